@@ -1,0 +1,26 @@
+"""Kernels for the ReLU activation.
+
+    forward:  out = max(x, 0)
+    backward: dx  = dout * (out > 0)      (the gradient passes where the input was positive)
+"""
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, parallel=True)
+def relu_forward(x):
+    flat = x.reshape(-1)
+    out = np.empty_like(flat)
+    for k in prange(flat.size):
+        out[k] = flat[k] if flat[k] > 0 else 0
+    return out.reshape(x.shape)
+
+
+@njit(cache=True, parallel=True)
+def relu_backward(dout, out):
+    flat_dout = dout.reshape(-1)
+    flat_out = out.reshape(-1)
+    dx = np.empty_like(flat_dout)
+    for k in prange(flat_dout.size):
+        dx[k] = flat_dout[k] if flat_out[k] > 0 else 0
+    return dx.reshape(dout.shape)

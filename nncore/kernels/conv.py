@@ -1,0 +1,117 @@
+"""Kernels for a 2-D convolution, stride 1, no padding, NHWC layout.
+
+The convolution  out[n, i, j, f] = b[f] + sum_{di, dj, c} x[n, i+di, j+dj, c] * w[di, dj, c, f]
+becomes one matrix product once every input patch is laid out as a row ("im2col"):
+
+    cols[(n, i, j), (di, dj, c)] = x[n, i+di, j+dj, c]        (N*OH*OW, KH*KW*C)
+    out = cols @ W + b,   W = w reshaped to                    (KH*KW*C, F)
+
+and the backward pass is two more products and the scatter of the patches back ("col2im"):
+
+    dW    = cols.T @ dout                                      (KH*KW*C, F)
+    db    = sum over rows of dout                              (F,)
+    dcols = dout @ W.T                                         (N*OH*OW, KH*KW*C)
+    dx[n, i+di, j+dj, c] += dcols[(n, i, j), (di, dj, c)]
+
+Each kernel runs over chunks of IMAGES_PER_CHUNK images in parallel; the products are BLAS
+calls (np.dot) on a chunk's rows. dW and db are summed per chunk, then over chunks in order.
+"""
+import numpy as np
+from numba import njit, prange
+
+from nncore.kernels import IMAGES_PER_CHUNK
+
+
+@njit(cache=True)
+def im2col(x, kernel_h, kernel_w, cols):
+    """x (n, H, W, C) -> cols (n*OH*OW, KH*KW*C), one row per output pixel."""
+    n_images, height, width, channels = x.shape
+    out_h, out_w = height - kernel_h + 1, width - kernel_w + 1
+    for n in range(n_images):
+        for i in range(out_h):
+            for j in range(out_w):
+                row = (n * out_h + i) * out_w + j
+                for di in range(kernel_h):
+                    for dj in range(kernel_w):
+                        for c in range(channels):
+                            cols[row, (di * kernel_w + dj) * channels + c] = x[n, i + di, j + dj, c]
+
+
+@njit(cache=True)
+def col2im(dcols, kernel_h, kernel_w, dx):
+    """The adjoint of im2col: add each row of dcols back onto its patch of dx (n, H, W, C)."""
+    n_images, height, width, channels = dx.shape
+    out_h, out_w = height - kernel_h + 1, width - kernel_w + 1
+    dx[:] = 0
+    for n in range(n_images):
+        for i in range(out_h):
+            for j in range(out_w):
+                row = (n * out_h + i) * out_w + j
+                for di in range(kernel_h):
+                    for dj in range(kernel_w):
+                        for c in range(channels):
+                            dx[n, i + di, j + dj, c] += dcols[row, (di * kernel_w + dj) * channels + c]
+
+
+@njit(cache=True)
+def chunk_bounds(chunk, n_images):
+    start = chunk * IMAGES_PER_CHUNK
+    return start, min(start + IMAGES_PER_CHUNK, n_images)
+
+
+@njit(cache=True, parallel=True)
+def conv2d_forward(x, w, b):
+    """x (N, H, W, C), w (KH, KW, C, F), b (F,) -> out (N, OH, OW, F) and cols (for backward)."""
+    kernel_h, kernel_w, channels, filters = w.shape
+    n_images, height, width, _ = x.shape
+    out_h, out_w = height - kernel_h + 1, width - kernel_w + 1
+    pixels = out_h * out_w
+    w2d = w.reshape(kernel_h * kernel_w * channels, filters)
+    cols = np.empty((n_images * pixels, kernel_h * kernel_w * channels), dtype=x.dtype)
+    out2d = np.empty((n_images * pixels, filters), dtype=x.dtype)
+    n_chunks = (n_images + IMAGES_PER_CHUNK - 1) // IMAGES_PER_CHUNK
+    for chunk in prange(n_chunks):
+        start, stop = chunk_bounds(chunk, n_images)
+        rows = slice(start * pixels, stop * pixels)
+        im2col(x[start:stop], kernel_h, kernel_w, cols[rows])
+        np.dot(cols[rows], w2d, out2d[rows])
+        out2d[rows] += b
+    return out2d.reshape(n_images, out_h, out_w, filters), cols
+
+
+@njit(cache=True, parallel=True)
+def conv2d_backward_params(dout, cols, w_shape):
+    """dout (N, OH, OW, F), cols from the forward -> dw (KH, KW, C, F), db (F,)."""
+    n_images, out_h, out_w, filters = dout.shape
+    pixels = out_h * out_w
+    dout2d = dout.reshape(n_images * pixels, filters)
+    n_chunks = (n_images + IMAGES_PER_CHUNK - 1) // IMAGES_PER_CHUNK
+    dw_parts = np.empty((n_chunks, cols.shape[1], filters), dtype=dout.dtype)
+    db_parts = np.empty((n_chunks, filters), dtype=dout.dtype)
+    for chunk in prange(n_chunks):
+        start, stop = chunk_bounds(chunk, n_images)
+        rows = slice(start * pixels, stop * pixels)
+        np.dot(cols[rows].T, dout2d[rows], dw_parts[chunk])
+        db_parts[chunk] = dout2d[rows].sum(axis=0)
+    dw, db = dw_parts[0].copy(), db_parts[0].copy()
+    for chunk in range(1, n_chunks):  # summed in a fixed order: deterministic
+        dw += dw_parts[chunk]
+        db += db_parts[chunk]
+    return dw.reshape(w_shape), db
+
+
+@njit(cache=True, parallel=True)
+def conv2d_backward_input(dout, w, x_shape):
+    """dout (N, OH, OW, F), w (KH, KW, C, F) -> dx (N, H, W, C)."""
+    kernel_h, kernel_w, channels, filters = w.shape
+    n_images, out_h, out_w, _ = dout.shape
+    pixels = out_h * out_w
+    w2d_t = w.reshape(kernel_h * kernel_w * channels, filters).T.copy()
+    dout2d = dout.reshape(n_images * pixels, filters)
+    dx = np.empty(x_shape, dtype=dout.dtype)
+    n_chunks = (n_images + IMAGES_PER_CHUNK - 1) // IMAGES_PER_CHUNK
+    for chunk in prange(n_chunks):
+        start, stop = chunk_bounds(chunk, n_images)
+        dcols = np.dot(dout2d[start * pixels:stop * pixels], w2d_t)
+        col2im(dcols, kernel_h, kernel_w, dx[start:stop])
+    return dx

@@ -1,0 +1,49 @@
+"""Kernels for 2x2 max pooling with stride 2, NHWC layout.
+
+    out[n, i, j, c] = max over a, b in {0, 1} of x[n, 2i+a, 2j+b, c]       (N, H//2, W//2, C)
+
+An odd last row or column is dropped (floor, like Keras). The forward records which of the four
+inputs won (0..3, the first one on ties); the backward sends each output gradient to that input
+only, and every other input, including a dropped row or column, gets zero:
+
+    dx[n, 2i+a*, 2j+b*, c] = dout[n, i, j, c]
+"""
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, parallel=True)
+def maxpool2x2_forward(x):
+    """x (N, H, W, C) -> out (N, H//2, W//2, C) and argmax (same shape, int8 in 0..3)."""
+    n_images, height, width, channels = x.shape
+    out_h, out_w = height // 2, width // 2
+    out = np.empty((n_images, out_h, out_w, channels), dtype=x.dtype)
+    argmax = np.empty((n_images, out_h, out_w, channels), dtype=np.int8)
+    for n in prange(n_images):
+        for i in range(out_h):
+            for j in range(out_w):
+                for c in range(channels):
+                    best = x[n, 2 * i, 2 * j, c]
+                    best_k = 0
+                    for k in range(1, 4):
+                        value = x[n, 2 * i + k // 2, 2 * j + k % 2, c]
+                        if value > best:  # strict: the first maximum wins ties
+                            best = value
+                            best_k = k
+                    out[n, i, j, c] = best
+                    argmax[n, i, j, c] = best_k
+    return out, argmax
+
+
+@njit(cache=True, parallel=True)
+def maxpool2x2_backward(dout, argmax, height, width):
+    """dout (N, H//2, W//2, C), argmax from the forward -> dx (N, H, W, C)."""
+    n_images, out_h, out_w, channels = dout.shape
+    dx = np.zeros((n_images, height, width, channels), dtype=dout.dtype)
+    for n in prange(n_images):
+        for i in range(out_h):
+            for j in range(out_w):
+                for c in range(channels):
+                    k = argmax[n, i, j, c]
+                    dx[n, 2 * i + k // 2, 2 * j + k % 2, c] = dout[n, i, j, c]
+    return dx
