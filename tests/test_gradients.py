@@ -40,16 +40,19 @@ def check_layer(name, layer, x, fresh_forward=lambda: None):
     assert all(e < MAX_ERROR for e in errors.values()), errors
 
 
-def test_conv2d_gradients():
+@pytest.mark.parametrize("method", ["im2col", "direct"])
+def test_conv2d_gradients(method):
     rng = np.random.default_rng(1)
-    layer = Conv2D(3, 4, 3, rng=rng, dtype=np.float64)
+    layer = Conv2D(3, 4, 3, rng=rng, dtype=np.float64, method=method)
     layer.params["bias"][:] = rng.standard_normal(4)
-    check_layer("Conv2D", layer, rng.standard_normal((2, 7, 9, 3)))
+    check_layer(f"Conv2D {method}", layer, rng.standard_normal((2, 7, 9, 3)))
 
 
-def test_conv2d_gradients_with_a_bigger_kernel_and_one_channel():
+@pytest.mark.parametrize("method", ["im2col", "direct"])
+def test_conv2d_gradients_with_a_bigger_kernel_and_one_channel(method):
     rng = np.random.default_rng(2)
-    check_layer("Conv2D 5x5", Conv2D(1, 3, 5, rng=rng, dtype=np.float64), rng.standard_normal((3, 9, 7, 1)))
+    layer = Conv2D(1, 3, 5, rng=rng, dtype=np.float64, method=method)
+    check_layer(f"Conv2D 5x5 {method}", layer, rng.standard_normal((3, 9, 7, 1)))
 
 
 def test_maxpool_gradients_on_odd_sizes():

@@ -5,6 +5,7 @@ import pytest
 import reference as ref
 from nncore.kernels.activation import relu_backward, relu_forward
 from nncore.kernels.conv import conv2d_backward_input, conv2d_backward_params, conv2d_forward
+from nncore.kernels.conv_direct import conv2d_direct_backward_params, conv2d_direct_forward
 from nncore.kernels.dense import dense_backward_input, dense_backward_params, dense_forward
 from nncore.kernels.dropout import dropout_mask, multiply
 from nncore.kernels.pool import maxpool2x2_backward, maxpool2x2_forward
@@ -22,7 +23,8 @@ def close(actual, expected, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(37, 9, 11, 3, 5), (2, 28, 28, 1, 32), (5, 13, 13, 32, 64)])
-def test_conv2d_matches_reference(dtype, shape):
+def test_conv2d_kernels_match_reference(dtype, shape):
+    """Both methods, im2col and direct, against the reference."""
     n, h, w, c, f = shape
     rng = np.random.default_rng(1)
     x = rng.standard_normal((n, h, w, c)).astype(dtype)
@@ -30,13 +32,19 @@ def test_conv2d_matches_reference(dtype, shape):
     bias = rng.standard_normal(f).astype(dtype)
     out, cols = conv2d_forward(x, weight, bias)
     assert out.dtype == dtype and out.shape == (n, h - 2, w - 2, f)
-    close(out, ref.conv2d_forward(x, weight, bias), dtype)
+    out_ref = ref.conv2d_forward(x, weight, bias)
+    close(out, out_ref, dtype)
 
     dout = rng.standard_normal(out.shape).astype(dtype)
     dw, db = conv2d_backward_params(dout, cols, weight.shape)
     dx = conv2d_backward_input(dout, weight, x.shape)
     dx_ref, dw_ref, db_ref = ref.conv2d_backward(dout, x, weight)
     close(dx, dx_ref, dtype)
+    close(dw, dw_ref, dtype)
+    close(db, db_ref, dtype)
+
+    close(conv2d_direct_forward(x, weight, bias), out_ref, dtype)
+    dw, db = conv2d_direct_backward_params(dout, x, 3, 3)
     close(dw, dw_ref, dtype)
     close(db, db_ref, dtype)
 

@@ -10,19 +10,32 @@ Backward, given dout = dL/dout:
           dx[n, y, z, c]   = sum_{di, dj, f} dout[n, y-di, z-dj, f] * w[di, dj, c, f]
                              (over the (i, j) = (y-di, z-dj) that exist)
 
-The kernels (nncore/kernels/conv.py) compute these sums as matrix products over the input
-patches ("im2col"); the patches are what the forward caches for dw.
+Two ways to compute it, chosen by the number of multiplications per output, KH*KW*C:
+  - "im2col" (kernels/conv.py): lay every input patch out as a row, then one matrix product
+    (BLAS) does all the sums; the forward caches the patches for dw. Best for a wide patch
+    (the second layer: 3*3*32 = 288).
+  - "direct" (kernels/conv_direct.py): the loops above as written; the forward caches x. Best
+    for a narrow patch (the first layer: 3*3*1 = 9), where a matrix product would be too thin.
+Both give dx with the same matrix product and scatter ("col2im").
 """
 import numpy as np
 
 from nncore.kernels.conv import conv2d_backward_input, conv2d_backward_params, conv2d_forward
+from nncore.kernels.conv_direct import conv2d_direct_backward_params, conv2d_direct_forward
 from nncore.layers.base import Layer, glorot_uniform
+
+DIRECT_MAX_PATCH = 32  # use the direct loops when KH*KW*C is at most this
 
 
 class Conv2D(Layer):
-    def __init__(self, in_channels, out_channels, kernel_size, rng=None, dtype=np.float32):
+    def __init__(self, in_channels, out_channels, kernel_size, rng=None, dtype=np.float32, method="auto"):
         super().__init__()
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
+        if method == "auto":
+            method = "direct" if kernel_size * kernel_size * in_channels <= DIRECT_MAX_PATCH else "im2col"
+        if method not in ("direct", "im2col"):
+            raise ValueError(f"method must be 'auto', 'direct' or 'im2col', got {method!r}")
+        self.method = method
         rng = np.random.default_rng() if rng is None else rng
         shape = (kernel_size, kernel_size, in_channels, out_channels)
         area = kernel_size * kernel_size
@@ -30,14 +43,23 @@ class Conv2D(Layer):
         self.params["bias"] = np.zeros(out_channels, dtype=dtype)
 
     def forward(self, x):
-        out, cols = conv2d_forward(x, self.params["weight"], self.params["bias"])
-        self.cache = (x.shape, cols)
+        weight, bias = self.params["weight"], self.params["bias"]
+        if self.method == "direct":
+            out = conv2d_direct_forward(x, weight, bias)
+            self.cache = (x.shape, x)
+        else:
+            out, cols = conv2d_forward(x, weight, bias)
+            self.cache = (x.shape, cols)
         return out
 
     def backward(self, dout):
-        x_shape, cols = self.cache
+        x_shape, x_or_cols = self.cache
         weight = self.params["weight"]
-        self.grads["weight"], self.grads["bias"] = conv2d_backward_params(dout, cols, weight.shape)
+        if self.method == "direct":
+            dw, db = conv2d_direct_backward_params(dout, x_or_cols, self.kernel_size, self.kernel_size)
+        else:
+            dw, db = conv2d_backward_params(dout, x_or_cols, weight.shape)
+        self.grads["weight"], self.grads["bias"] = dw, db
         if not self.needs_input_grad:
             return None
         return conv2d_backward_input(dout, weight, x_shape)
