@@ -20,7 +20,8 @@ class SGD:
         for name, param, grad in model.parameters():
             if name not in self.velocity:
                 self.velocity[name] = np.zeros_like(param)
-            sgd_momentum_step(param, grad, self.velocity[name], self.lr, self.momentum)
+            sgd_momentum_step(param.reshape(-1), grad.reshape(-1), self.velocity[name].reshape(-1),
+                              self.lr, self.momentum)
 
     def state(self) -> dict[str, np.ndarray]:
         return {f"velocity/{name}": v for name, v in self.velocity.items()}
@@ -45,7 +46,8 @@ class Adam:
             if name not in self.m:
                 self.m[name] = np.zeros_like(param)
                 self.v[name] = np.zeros_like(param)
-            adam_step(param, grad, self.m[name], self.v[name], lr_t, self.beta1, self.beta2, self.eps)
+            adam_step(param.reshape(-1), grad.reshape(-1), self.m[name].reshape(-1), self.v[name].reshape(-1),
+                      lr_t, self.beta1, self.beta2, self.eps)
 
     def state(self) -> dict[str, np.ndarray]:
         arrays = {"t": np.array(self.t)}
