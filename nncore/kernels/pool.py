@@ -39,11 +39,14 @@ def maxpool2x2_forward(x):
 def maxpool2x2_backward(dout, argmax, height, width):
     """dout (N, H//2, W//2, C), argmax from the forward -> dx (N, H, W, C)."""
     n_images, out_h, out_w, channels = dout.shape
-    dx = np.zeros((n_images, height, width, channels), dtype=dout.dtype)
+    dx = np.empty((n_images, height, width, channels), dtype=dout.dtype)
     for n in prange(n_images):
+        dx[n, 2 * out_h:] = 0  # an odd last row or column took no part: zero gradient
+        dx[n, :, 2 * out_w:] = 0
         for i in range(out_h):
             for j in range(out_w):
-                for c in range(channels):
-                    k = argmax[n, i, j, c]
-                    dx[n, 2 * i + k // 2, 2 * j + k % 2, c] = dout[n, i, j, c]
+                for k in range(4):  # the window's inputs (a, b) = (k // 2, k % 2)
+                    for c in range(channels):
+                        won = argmax[n, i, j, c] == k
+                        dx[n, 2 * i + k // 2, 2 * j + k % 2, c] = dout[n, i, j, c] if won else 0
     return dx
