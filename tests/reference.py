@@ -1,19 +1,12 @@
 """Straightforward NumPy versions of every layer, written independently of the kernels.
 
-Slow and obvious on purpose: the tests compare the Numba kernels against these.
+Slow and obvious on purpose: the tests compare the Numba kernels against these. The forward
+passes of the convolution and pooling are the product's own NumPy ones (nncore/numpy_forward.py),
+which no kernel shares code with.
 """
 import numpy as np
 
-
-def conv2d_forward(x, w, b):
-    kh, kw, _, f = w.shape
-    n, h, wd, _ = x.shape
-    out = np.zeros((n, h - kh + 1, wd - kw + 1, f), dtype=np.float64)
-    for di in range(kh):
-        for dj in range(kw):
-            patch = x[:, di:di + h - kh + 1, dj:dj + wd - kw + 1, :].astype(np.float64)
-            out += np.einsum("nijc,cf->nijf", patch, w[di, dj].astype(np.float64))
-    return out + b
+from nncore.numpy_forward import conv2d as conv2d_forward, maxpool2x2 as maxpool_forward  # noqa: F401
 
 
 def conv2d_backward(dout, x, w):
@@ -28,12 +21,6 @@ def conv2d_backward(dout, x, w):
             dw[di, dj] = np.einsum("nijc,nijf->cf", x[:, di:di + oh, dj:dj + ow, :], dout)
             dx[:, di:di + oh, dj:dj + ow, :] += np.einsum("nijf,cf->nijc", dout, w[di, dj])
     return dx, dw, dout.sum(axis=(0, 1, 2))
-
-
-def maxpool_forward(x):
-    n, h, w, c = x.shape
-    windows = x[:, :h // 2 * 2, :w // 2 * 2, :].reshape(n, h // 2, 2, w // 2, 2, c)
-    return windows.max(axis=(2, 4))
 
 
 def maxpool_backward(dout, x):

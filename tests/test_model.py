@@ -2,6 +2,7 @@
 import numpy as np
 
 import nncore
+from nncore import numpy_forward
 from nncore import SGD, Adam, Dropout, Sequential, SoftmaxCrossEntropy, mnist_cnn
 
 
@@ -91,6 +92,14 @@ def test_predict_restores_training_mode_and_is_deterministic():
     np.testing.assert_allclose(p1, p2, rtol=1e-6)
     np.testing.assert_allclose(p1.sum(axis=1), 1, rtol=1e-5)
     assert all(layer.training for layer in model.layers)
+
+
+def test_numpy_forward_predicts_like_the_kernels():
+    model = mnist_cnn(seed=4)
+    for _, param, _ in model.parameters():
+        param += np.float32(0.01)
+    x = np.random.default_rng(6).random((40, 28, 28, 1), dtype=np.float32)
+    np.testing.assert_allclose(numpy_forward.predict(model, x), model.predict(x), rtol=0, atol=1e-6)
 
 
 class OneParameter(Sequential):
