@@ -90,23 +90,20 @@ def report_error(path, message, as_json):
 
 
 def recognise(predict, batch, args):
-    """Preprocess and recognise a batch of (index, path); return the number of failures."""
+    """Preprocess and recognise a batch of (index, path, error), report in input order; -> failures."""
     import numpy as np
     from mnist.normalize import to_model_input
-    digits, good, failures = [], [], 0
-    for index, path in batch:
-        digit, error = preprocess_file(path, args.save_preprocessed, index)
-        if error:
-            report_error(path, error, args.json)
-            failures += 1
+    prepared = [(path, None, error) if error else (path, *preprocess_file(path, args.save_preprocessed, index))
+                for index, path, error in batch]
+    digits = [digit for _, digit, error in prepared if error is None]
+    probabilities = iter(predict(to_model_input(np.stack(digits))) if digits else [])
+    for path, _, error in prepared:
+        if error is None:
+            report(path, next(probabilities), args.top_k, args.json)
         else:
-            digits.append(digit)
-            good.append(path)
-    if digits:
-        for path, probabilities in zip(good, predict(to_model_input(np.stack(digits)))):
-            report(path, probabilities, args.top_k, args.json)
+            report_error(path, error, args.json)
     sys.stdout.flush()
-    return failures
+    return sum(error is not None for _, _, error in prepared)
 
 
 def main(argv=None):
@@ -130,11 +127,7 @@ def main(argv=None):
         predict = model.predict
     failures, batch = 0, []
     for index, (path, error) in enumerate(inputs):
-        if error:
-            report_error(path, error, args.json)
-            failures += 1
-            continue
-        batch.append((index, path))
+        batch.append((index, path, error))
         if len(batch) == BATCH:
             failures += recognise(predict, batch, args)
             batch = []

@@ -1,0 +1,161 @@
+"""evaluate.py as a user meets it: output formats, exit statuses and every kind of bad input."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import evaluate
+from nncore import mnist_cnn, save_model
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "model.npz"
+    save_model(path, mnist_cnn(seed=0))
+    return path
+
+
+@pytest.fixture(scope="module")
+def digit_png(tmp_path_factory):
+    """A dark stroke on white paper: a '1'."""
+    canvas = np.full((120, 90), 255, np.uint8)
+    canvas[20:100, 40:52] = 0
+    path = tmp_path_factory.mktemp("img") / "one.png"
+    Image.fromarray(canvas).save(path)
+    return path
+
+
+def run(capsys, *argv):
+    status = evaluate.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_text_output_one_line_per_image(capsys, model_file, digit_png):
+    status, out, err = run(capsys, digit_png, "--model", model_file, "--top-k", "3")
+    assert status == 0 and err == ""
+    line, = out.splitlines()
+    assert line.startswith(f"{digit_png}: ")
+    digit, percent = line.split(": ")[1].split("  then ")[0].split(" ")
+    assert digit.isdigit() and percent.startswith("(") and percent.endswith("%)")
+    assert line.count("%") == 3
+
+
+def test_json_contract(capsys, model_file, digit_png, tmp_path):
+    (tmp_path / "blank.png").write_bytes(b"")
+    status, out, err = run(capsys, digit_png, tmp_path / "blank.png", "--model", model_file, "--json")
+    assert status == 1
+    good, bad = (json.loads(line) for line in out.splitlines())
+    assert set(good) == {"path", "digit", "confidence", "probabilities"}
+    assert good["path"] == str(digit_png) and 0 <= good["digit"] <= 9
+    assert len(good["probabilities"]) == 10 and abs(sum(good["probabilities"]) - 1) < 1e-4
+    assert good["confidence"] == max(good["probabilities"])
+    assert good["digit"] == int(np.argmax(good["probabilities"]))
+    assert set(bad) == {"path", "error"} and "empty file" in bad["error"]
+    assert "empty file" in err
+
+
+def test_directories_are_searched_recursively_in_sorted_order(capsys, model_file, digit_png, tmp_path):
+    for name in ["b/z.png", "a.png", "b/c.jpg"]:
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        Image.open(digit_png).convert("RGB").save(tmp_path / name)
+    (tmp_path / "notes.txt").write_text("not an image")
+    status, out, _ = run(capsys, tmp_path, "--model", model_file)
+    assert status == 0
+    assert [line.split(":")[0] for line in out.splitlines()] == [
+        str(tmp_path / "a.png"), str(tmp_path / "b/c.jpg"), str(tmp_path / "b/z.png")]
+
+
+def bad_inputs(tmp_path, digit_png):
+    png = digit_png.read_bytes()
+    jpeg = tmp_path / "ok.jpg"
+    Image.open(digit_png).convert("RGB").save(jpeg, quality=90)
+    files = {
+        "missing.png": None,
+        "empty.png": b"",
+        "text.png": b"hello, I am not an image\n",
+        "truncated.png": png[: len(png) // 2],
+        "truncated.jpg": jpeg.read_bytes()[:300],
+        "blank.png": None,
+    }
+    for name, data in files.items():
+        if data is not None:
+            (tmp_path / name).write_bytes(data)
+    Image.new("L", (50, 50), 255).save(tmp_path / "blank.png")
+    (tmp_path / "emptydir").mkdir()
+    return {
+        "missing.png": "no such file",
+        "empty.png": "empty file",
+        "text.png": "not an image",
+        "truncated.png": "truncated or corrupt",
+        "truncated.jpg": "truncated or corrupt",
+        "blank.png": "no digit found",
+        "emptydir": "no image files",
+    }
+
+
+def test_each_bad_input_gets_its_own_error_and_the_rest_still_run(capsys, model_file, digit_png, tmp_path):
+    expected = bad_inputs(tmp_path, digit_png)
+    paths = [tmp_path / name for name in expected] + [digit_png]
+    status, out, err = run(capsys, *paths, "--model", model_file, "--json")
+    assert status == 1
+    results = {Path(r["path"]).name: r for r in map(json.loads, out.splitlines())}
+    for name, fragment in expected.items():
+        assert fragment in results[name]["error"], (name, results[name])
+    assert "digit" in results[digit_png.name]
+    assert "Traceback" not in err
+
+
+def test_decompression_bomb_is_refused(capsys, model_file, tmp_path, monkeypatch):
+    Image.new("L", (300, 300), 255).save(tmp_path / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)
+    status, out, err = run(capsys, tmp_path / "big.png", "--model", model_file)
+    assert status == 1 and out == "" and "too large" in err
+
+
+@pytest.mark.parametrize("problem", ["missing", "corrupt"])
+def test_a_bad_model_is_reported_once_before_any_image(problem, tmp_path, digit_png):
+    model = tmp_path / "model.npz"
+    if problem == "corrupt":
+        model.write_bytes(b"PK\x03\x04 garbage")
+    result = subprocess.run([sys.executable, str(REPO / "evaluate.py"), str(digit_png), "--model", str(model)],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("error:") == 1 and str(model) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_usage_errors_exit_2(tmp_path):
+    for argv in [[], ["x.png", "--top-k", "11"], ["--no-such-flag", "x.png"]]:
+        result = subprocess.run([sys.executable, str(REPO / "evaluate.py"), *argv],
+                                capture_output=True, text=True, cwd=tmp_path)
+        assert result.returncode == 2, argv
+        assert "usage:" in result.stderr
+
+
+def test_save_preprocessed_writes_what_the_network_saw(capsys, model_file, digit_png, tmp_path):
+    status, _, _ = run(capsys, digit_png, "--model", model_file, "--save-preprocessed", tmp_path / "seen")
+    assert status == 0
+    saved, = (tmp_path / "seen").iterdir()
+    image = np.asarray(Image.open(saved))
+    assert image.shape == (28, 28) and image.max() == 255 and image[0, 0] == 0
+
+
+def test_many_images_take_the_kernel_path_with_the_same_answers(capsys, model_file, digit_png, tmp_path):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for k in range(evaluate.NUMPY_MAX_IMAGES + 1):
+        (folder / f"{k:03d}.png").write_bytes(digit_png.read_bytes())
+    _, few, _ = run(capsys, digit_png, "--model", model_file, "--json")
+    status, many, _ = run(capsys, folder, "--model", model_file, "--json")
+    assert status == 0
+    expected = json.loads(few)["probabilities"]
+    for line in many.splitlines():
+        np.testing.assert_allclose(json.loads(line)["probabilities"], expected, atol=2e-6)
