@@ -1,0 +1,90 @@
+"""On-the-fly training augmentation: small random rotations, scalings and shifts of each image.
+
+Each image gets its own affine map about the image centre c = (13.5, 13.5) (the middle of the
+28x28 grid in pixel-index coordinates):
+
+    forward:   p_out = c + s * R(theta) @ (p_in - c) + t
+    inverse:   p_in  = c + (1 / s) * R(-theta) @ (p_out - c - t)
+
+with p = (row, column), R(theta) the rotation by theta, s the scale and t = (dy, dx) the shift.
+The kernel walks the output pixels, maps each back with the inverse map, and reads the input
+there with bilinear interpolation; a point outside the input reads as 0 (black background).
+Inverse mapping leaves no holes in the output, which forward mapping would.
+
+The random parameters are drawn in Python from the caller's `np.random.Generator`, so a seed
+gives the same augmentation every time (Numba's own random generator ignores NumPy's seed); the
+kernel itself is deterministic, one image per parallel iteration.
+
+    images = augment_batch(images, rng)   # float32 (N, 28, 28, 1) in [0, 1], as the model takes
+"""
+import numpy as np
+from numba import njit, prange
+
+
+def augment_batch(images: np.ndarray, rng: np.random.Generator, max_shift: float = 2.0,
+                  max_rotation: float = 10.0, max_scale: float = 0.1,
+                  out: np.ndarray | None = None) -> np.ndarray:
+    """Randomly rotate, scale and shift each image of an (N, H, W, 1) float batch.
+
+    Per image, uniformly: theta in [-max_rotation, max_rotation] degrees, s in
+    [1 - max_scale, 1 + max_scale], dy and dx in [-max_shift, max_shift] pixels. The result goes
+    to `out` if given (same shape and dtype as `images`, not the same array), else to a new array.
+    """
+    n = images.shape[0]
+    theta = np.deg2rad(rng.uniform(-max_rotation, max_rotation, n))
+    scale = rng.uniform(1.0 - max_scale, 1.0 + max_scale, n)
+    shift = rng.uniform(-max_shift, max_shift, (n, 2))
+    if out is None:
+        out = np.empty_like(images)
+    warp_batch(images, inverse_maps(theta, scale, shift, images.shape[1:3]).astype(images.dtype), out)
+    return out
+
+
+def inverse_maps(theta: np.ndarray, scale: np.ndarray, shift: np.ndarray, shape) -> np.ndarray:
+    """The inverse affine maps as (N, 2, 3) matrices [A | b], with p_in = A @ p_out + b.
+
+    A = R(-theta) / s and b = c - A @ (c + t), from the inverse formula in the module docstring.
+    """
+    centre = (np.array(shape, np.float64) - 1.0) / 2.0
+    cos, sin = np.cos(theta) / scale, np.sin(theta) / scale
+    maps = np.empty((len(theta), 2, 3))
+    maps[:, 0, 0], maps[:, 0, 1] = cos, sin       # R(-theta) = [[cos, sin], [-sin, cos]]
+    maps[:, 1, 0], maps[:, 1, 1] = -sin, cos
+    maps[:, :, 2] = centre - np.einsum("nij,nj->ni", maps[:, :, :2], centre + shift)
+    return maps
+
+
+@njit(cache=True, parallel=True)
+def warp_batch(images, maps, out):
+    """out[n, y, x] = images[n] read at maps[n] @ (y, x, 1) with bilinear interpolation.
+
+    `images` and `out` are (N, H, W, C) pixels in [0, 1]; `maps` is (N, 2, 3). A neighbour
+    outside the image reads as 0. The result is clamped to [0, 1] against rounding.
+    """
+    n_images, height, width, channels = images.shape
+    for n in prange(n_images):
+        for y in range(height):
+            for x in range(width):
+                src_y = maps[n, 0, 0] * y + maps[n, 0, 1] * x + maps[n, 0, 2]
+                src_x = maps[n, 1, 0] * y + maps[n, 1, 1] * x + maps[n, 1, 2]
+                y0 = int(np.floor(src_y))
+                x0 = int(np.floor(src_x))
+                fy = src_y - y0                 # how far past row y0 and column x0
+                fx = src_x - x0
+                for ch in range(channels):
+                    top_left = _pixel(images, n, y0, x0, ch)
+                    top_right = _pixel(images, n, y0, x0 + 1, ch)
+                    bottom_left = _pixel(images, n, y0 + 1, x0, ch)
+                    bottom_right = _pixel(images, n, y0 + 1, x0 + 1, ch)
+                    top = top_left + fx * (top_right - top_left)             # along the row
+                    bottom = bottom_left + fx * (bottom_right - bottom_left)
+                    value = top + fy * (bottom - top)                        # between the rows
+                    out[n, y, x, ch] = min(max(value, 0.0), 1.0)
+
+
+@njit(cache=True)
+def _pixel(images, n, y, x, ch):
+    """images[n, y, x, ch], or 0 for a point outside the image."""
+    if 0 <= y < images.shape[1] and 0 <= x < images.shape[2]:
+        return images[n, y, x, ch]
+    return 0.0
