@@ -1,0 +1,125 @@
+"""Our side: the seed model (nncore) trained, run and profiled. Every function here is a job,
+run in a fresh process by bench/runner.py, and returns plain numbers (JSON).
+
+A training step is exactly what train.py does per batch:
+    logits = model.forward(x); loss_fn.forward(logits, y); model.backward(loss_fn.backward()); opt.step(model)
+"""
+import time
+
+import numba
+import numpy as np
+
+from bench import common
+from nncore import Adam, Conv2D, Dense, MaxPool2D, SoftmaxCrossEntropy, mnist_cnn, save_model
+
+
+def _trainer(seed: int = 0):
+    """The seed model, its loss and Adam (lr 1e-3), and a function doing one training step."""
+    model, loss_fn, optimizer = mnist_cnn(seed), SoftmaxCrossEntropy(), Adam(lr=1e-3)
+
+    def step(x, y):
+        logits = model.forward(x)
+        loss_fn.forward(logits, y)
+        model.backward(loss_fn.backward())
+        optimizer.step(model)
+
+    return model, loss_fn, optimizer, step
+
+
+def forward_macs(model, image_shape=(28, 28, 1)) -> int:
+    """Multiply-adds of one image's forward pass through the convolutions and dense layers (the
+    other layers only compare and copy). A convolution: out_h * out_w * F * KH * KW * C; a dense
+    layer: I * O. The shapes are followed through the model, so this is the architecture's own count."""
+    height, width, channels = image_shape
+    macs = 0
+    for layer in model.layers:
+        if isinstance(layer, Conv2D):
+            k = layer.kernel_size
+            height, width = height - k + 1, width - k + 1
+            macs += height * width * layer.out_channels * k * k * channels
+            channels = layer.out_channels
+        elif isinstance(layer, MaxPool2D):
+            height, width = height // 2, width // 2
+        elif isinstance(layer, Dense):
+            macs += layer.in_features * layer.out_features
+    return macs
+
+
+def layer_label(layer) -> str:
+    """'Conv2D(1, 32, 3)', 'Dense(1600, 128)', 'ReLU': the layer's type and constructor arguments."""
+    args = ", ".join(str(value) for value in layer.config().values())
+    return f"{type(layer).__name__}({args})" if args else type(layer).__name__
+
+
+def layer_profile(model, loss_fn, optimizer, data: list, steps: int) -> list[dict]:
+    """Median milliseconds, over `steps` training steps, of each layer's forward and backward,
+    the loss (softmax and its gradient, computed together) and the optimiser step. Rows in the
+    order of the model, each with "total_ms"; "forward_ms"/"backward_ms" are None where a row
+    has no such part."""
+    n = len(model.layers)
+    seconds = np.zeros((steps, 2 * n + 2))  # columns: n forwards, n backwards, loss, optimiser
+    clock = time.perf_counter
+    for s in range(steps):
+        x, y = data[s % len(data)]
+        h = x
+        for k, layer in enumerate(model.layers):
+            start = clock()
+            h = layer.forward(h)
+            seconds[s, k] = clock() - start
+        start = clock()
+        loss_fn.forward(h, y)
+        grad = loss_fn.backward()
+        seconds[s, 2 * n] = clock() - start
+        for k in reversed(range(n)):
+            start = clock()
+            grad = model.layers[k].backward(grad)
+            seconds[s, n + k] = clock() - start
+        start = clock()
+        optimizer.step(model)
+        seconds[s, 2 * n + 1] = clock() - start
+    ms = np.median(seconds, axis=0) * 1000
+    rows = [{"name": f"{k} {layer_label(layer)}", "forward_ms": ms[k], "backward_ms": ms[n + k],
+             "total_ms": ms[k] + ms[n + k]} for k, layer in enumerate(model.layers)]
+    rows.append({"name": "softmax cross-entropy (loss and gradient)", "forward_ms": ms[2 * n],
+                 "backward_ms": None, "total_ms": ms[2 * n]})
+    rows.append({"name": "Adam step", "forward_ms": None, "backward_ms": None, "total_ms": ms[2 * n + 1]})
+    return rows
+
+
+def timed(warmup: int, reps: int, steps: int, infer_reps: int, profile_steps: int) -> dict:
+    """Training rates (images/s), inference rates over 10,000 images, the per-layer profile."""
+    model, loss_fn, optimizer, step = _trainer()
+    x, y = common.random_mnist(common.TRAIN_POOL)
+    data = common.batches(x, y)
+    train = common.training_rates(step, data, warmup, reps, steps)
+    profile = layer_profile(model, loss_fn, optimizer, data, profile_steps)
+    inference = common.inference_rates(lambda images: model.predict(images, common.INFER_BATCH),
+                                       x[:common.INFER_IMAGES], infer_reps)
+    return {"train": train, "inference": inference, "profile": profile,
+            "forward_macs": forward_macs(model), "threads": numba.get_num_threads()}
+
+
+def memory_run(steps: int) -> dict:
+    """A training run as train.py makes one: 60,000 images held in memory, `steps` steps over
+    them. Its peak memory is what the runner reports."""
+    x, y = common.random_mnist(common.EPOCH_IMAGES)
+    *_, step = _trainer()
+    for xb, yb in common.batches(x, y)[:steps]:
+        step(xb, yb)
+    return {"steps": steps}
+
+
+def first_step() -> dict:
+    """One training step and one prediction, as a fresh process does them. Run with an empty
+    NUMBA_CACHE_DIR, the runner's elapsed time is dominated by compiling every kernel."""
+    x, y = common.random_mnist(common.BATCH)
+    model, *_, step = _trainer()
+    step(x, y)
+    model.predict(x[:10])
+    return {}
+
+
+def save_seed_model(path: str) -> dict:
+    """Write the seed model to `path`, so that PyTorch can start from the very same weights."""
+    save_model(path, mnist_cnn(0))
+    return {}

@@ -1,0 +1,65 @@
+"""Fresh processes: run one benchmark job in its own Python, or time a whole command.
+
+A job is a function named "module:function", called with JSON keyword arguments in a child
+process (`python -m bench.runner bench.ours:timed '{"reps": 7, ...}'`). The child prints one
+JSON line: the function's result, the seconds from before the job's module was imported to the
+end, and the child's peak resident memory. A fresh process per job keeps the frameworks apart:
+thread settings, imported libraries and memory of one never touch another's figures.
+"""
+import importlib
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_job(target: str, env: dict | None = None, **kwargs) -> dict:
+    """Run target(**kwargs) in a fresh process with os.environ plus `env`; returns
+    {"result", "elapsed_s", "peak_rss_mib"}."""
+    command = [sys.executable, "-m", "bench.runner", target, json.dumps(kwargs)]
+    proc = subprocess.run(command, cwd=REPO, env={**os.environ, **(env or {})},
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark job {target} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def time_command(command: list[str], runs: int, env: dict | None = None) -> list[float]:
+    """Wall-clock seconds of `runs` fresh runs of `command` from the repository root, after one
+    untimed run that fills the disk cache. Raises RuntimeError if a run fails."""
+    times = []
+    for run in range(runs + 1):
+        start = time.perf_counter()
+        proc = subprocess.run(command, cwd=REPO, env={**os.environ, **(env or {})},
+                              capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed (exit {proc.returncode}): "
+                               f"{(proc.stderr or proc.stdout).strip()[-500:]}")
+        if run > 0:
+            times.append(seconds)
+    return times
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory so far, in MiB (ru_maxrss: KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
+def main(target: str, kwargs_json: str) -> None:
+    start = time.perf_counter()
+    module_name, function_name = target.split(":")
+    function = getattr(importlib.import_module(module_name), function_name)
+    result = function(**json.loads(kwargs_json))
+    print(json.dumps({"result": result, "elapsed_s": time.perf_counter() - start,
+                      "peak_rss_mib": peak_rss_mib()}))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
