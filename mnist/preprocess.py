@@ -27,12 +27,12 @@ unchanged: over the first 1,000 MNIST test digits the mean absolute difference i
 scale, and 60% come back bit for bit. `open_image` reads a file and turns every way of failing
 into one `MnistError`; `preprocess` is pure: image in, uint8 array out.
 """
+from collections import deque
 from pathlib import Path
 import warnings
 
 import numpy as np
 from PIL import Image, ImageOps
-from scipy import ndimage
 
 from mnist.errors import MnistError
 
@@ -41,7 +41,8 @@ BOX = 20           # ... with the digit scaled to fit a 20x20 box
 CENTRE = 14.0      # ... and its centre of mass at row/column 14 (MNIST's lie in [13.5, 14.5])
 WORK_SIDE = 512    # larger images are area-averaged down to this longest side first
 MIN_CONTRAST = 0.1 # ink less than 10% of full scale above the paper is not a digit
-SPECK = 0.05       # blobs with less than 5% of the biggest blob's ink are specks
+SPECK = 0.05       # blobs with less than 5% of the biggest blob's ink are specks ...
+GRID = 16          # ... found on a grid of at most 16x16 cells
 STRONG = 0.4       # strong ink reaches at least 40% of the ink's peak level
 EDGE = 0.2         # the digit's box holds the pixels above 20% of its brightest
 THIN = 1.0         # strokes thinner than this (px, at the 20-px scale) are thickened ...
@@ -162,8 +163,20 @@ def _isolate_ink(ink: np.ndarray, name: str) -> np.ndarray:
 
 
 def _near(mask: np.ndarray) -> np.ndarray:
-    """The pixels within 2 px (a 5x5 square) of a true pixel: a dilation, as a max filter."""
-    return ndimage.maximum_filter(mask, size=5)
+    """The pixels within 2 px (a 5x5 square) of a true pixel."""
+    return _dilate(mask, np.ones((5, 5), bool))
+
+
+def _dilate(image: np.ndarray, footprint: np.ndarray) -> np.ndarray:
+    """Grey (or binary) dilation: each pixel becomes the maximum of the pixels under the
+    footprint, an odd-sized boolean array centred on it; outside the image counts as 0."""
+    reach_y, reach_x = footprint.shape[0] // 2, footprint.shape[1] // 2
+    padded = np.pad(image, ((reach_y, reach_y), (reach_x, reach_x)))
+    height, width = image.shape
+    out = np.zeros_like(image)
+    for dy, dx in zip(*np.nonzero(footprint)):
+        np.maximum(out, padded[dy: dy + height, dx: dx + width], out=out)
+    return out
 
 
 def _otsu(values: np.ndarray) -> float:
@@ -184,38 +197,70 @@ def _otsu(values: np.ndarray) -> float:
 
 def _fit_paper(image: np.ndarray, paper: np.ndarray) -> np.ndarray:
     """Least-squares fit of a + b*u + c*v + d*u^2 + e*u*v + f*v^2 to the pixels where `paper` is
-    true (u, v: column, row scaled to [-1, 1]); returns the surface over the whole image."""
+    true (u, v: column, row scaled to [-1, 1]); returns the surface over the whole image.
+
+    Solved through the 6x6 normal equations (A^T A) x = A^T y over a subsample of the paper.
+    """
     values = image[paper]
     if values.size < 50 or values.min() == values.max():   # hardly any paper, or flat paper
         return np.full_like(image, np.median(values) if values.size else 0.0)
     height, width = image.shape
-    v, u = np.meshgrid(np.linspace(-1, 1, height), np.linspace(-1, 1, width), indexing="ij")
-    terms = np.stack([np.ones_like(u), u, v, u * u, u * v, v * v], axis=-1)
-    rows = np.flatnonzero(paper)
-    rows = rows[:: max(1, rows.size // 5000)]   # a subsample is plenty for 6 coefficients
-    flat = terms.reshape(-1, 6)
-    coefficients = np.linalg.lstsq(flat[rows], image.ravel()[rows].astype(np.float64), rcond=None)[0]
-    return (terms @ coefficients).astype(np.float32)
+    rows, cols = np.nonzero(paper)
+    step = max(1, rows.size // 5000)                        # plenty for 6 coefficients
+    v = rows[::step] / max(height - 1, 1) * 2.0 - 1.0
+    u = cols[::step] / max(width - 1, 1) * 2.0 - 1.0
+    a = np.stack(_quadratic_terms(u, v), axis=1)
+    coefficients = np.linalg.lstsq(a.T @ a, a.T @ values[::step].astype(np.float64), rcond=None)[0]
+    u, v = np.linspace(-1.0, 1.0, width)[None, :], np.linspace(-1.0, 1.0, height)[:, None]
+    surface = sum(c * term for c, term in zip(coefficients, _quadratic_terms(u, v)))
+    return np.broadcast_to(surface, image.shape).astype(np.float32)
+
+
+def _quadratic_terms(u: np.ndarray, v: np.ndarray) -> list:
+    """The six terms 1, u, v, u^2, u*v, v^2 of a quadratic surface."""
+    return [np.ones_like(u * v), u, v, u * u, u * v, v * v]
 
 
 def _drop_specks(strong: np.ndarray, signal: np.ndarray) -> np.ndarray:
     """Remove blobs of ink with less than SPECK times the ink of the biggest blob.
 
-    Blobs are found on a grid of at most 64x64 cells, one cell dilated into its neighbours, so the
-    pieces of a broken stroke join their digit and only specks well away from it stand alone.
+    Blobs are found on a coarse grid of at most GRID x GRID cells (8-connected), so the pieces of
+    a broken stroke, in the same or neighbouring cells, join their digit and only specks well
+    away from it stand alone.
     """
-    cell = max(1, max(strong.shape) // 64)
+    cell = -(-max(strong.shape) // GRID)                       # ceil: cells of cell x cell px
     rows, cols = -(-strong.shape[0] // cell), -(-strong.shape[1] // cell)
     ink = np.zeros((rows * cell, cols * cell))
     ink[: strong.shape[0], : strong.shape[1]] = np.where(strong, signal, 0.0)
     mass = ink.reshape(rows, cell, cols, cell).sum(axis=(1, 3))
-    grown = ndimage.maximum_filter(mass > 0, size=3)
-    labels, _ = ndimage.label(grown, structure=np.ones((3, 3)))   # 8-connected blobs
+    labels = _label(mass > 0)
     blob_mass = np.bincount(labels.ravel(), weights=mass.ravel())
     blob_mass[0] = 0.0                                        # label 0 is the background
     keep_cell = (blob_mass >= SPECK * blob_mass.max())[labels]
     keep = np.repeat(np.repeat(keep_cell, cell, axis=0), cell, axis=1)
     return strong & keep[: strong.shape[0], : strong.shape[1]]
+
+
+def _label(mask: np.ndarray) -> np.ndarray:
+    """Number the 8-connected blobs of a small boolean grid 1, 2, ...; 0 outside them.
+
+    Each unnumbered true cell starts a new blob, which a breadth-first search floods.
+    """
+    labels = np.zeros(mask.shape, np.int64)
+    height, width = mask.shape
+    for start in zip(*np.nonzero(mask)):
+        if labels[start]:
+            continue
+        labels[start] = labels.max() + 1
+        queue = deque([start])
+        while queue:
+            row, col = queue.popleft()
+            for r in range(max(row - 1, 0), min(row + 2, height)):
+                for c in range(max(col - 1, 0), min(col + 2, width)):
+                    if mask[r, c] and not labels[r, c]:
+                        labels[r, c] = labels[start]
+                        queue.append((r, c))
+    return labels
 
 
 def _fit_box(ink: np.ndarray) -> np.ndarray:
@@ -260,7 +305,7 @@ def _thicken(crop: np.ndarray) -> np.ndarray:
     reach = int(np.ceil(radius))
     dy, dx = np.ogrid[-reach: reach + 1, -reach: reach + 1]
     disc = dy * dy + dx * dx <= radius * radius
-    return ndimage.grey_dilation(np.pad(crop, reach), footprint=disc)
+    return _dilate(np.pad(crop, reach), disc)
 
 
 def _centre(box: np.ndarray) -> np.ndarray:
