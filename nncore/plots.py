@@ -15,15 +15,21 @@ def plot_curves(history: list[dict], path) -> None:
 
     `history` holds one dict per epoch with keys epoch, train_loss, train_acc, val_loss, val_acc.
     """
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, MaxNLocator, NullFormatter
+
     fig = _figure(figsize=(10, 4))
     epochs = [row["epoch"] for row in history]
     loss_ax, acc_ax = fig.subplots(1, 2)
     for split, style in (("train", "o-"), ("val", "s--")):
         loss_ax.plot(epochs, [row[f"{split}_loss"] for row in history], style, label=split)
         acc_ax.plot(epochs, [100 * row[f"{split}_acc"] for row in history], style, label=split)
-    loss_ax.set(title="Cross-entropy loss", xlabel="epoch", ylabel="loss", yscale="log")
+    loss_ax.set(title="Cross-entropy loss", xlabel="epoch", ylabel="loss (log scale)", yscale="log")
+    loss_ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))  # 0.02, 0.05, 0.1, 0.2 ...
+    loss_ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))  # 0.05 rather than 5 x 10^-2
+    loss_ax.yaxis.set_minor_formatter(NullFormatter())
     acc_ax.set(title="Accuracy", xlabel="epoch", ylabel="% correct")
     for ax in (loss_ax, acc_ax):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
@@ -42,7 +48,7 @@ def plot_confusion_matrix(matrix: np.ndarray, path, title: str) -> None:
     ax = fig.subplots()
     k = len(matrix)
     image = ax.imshow(np.ma.masked_equal(matrix, 0), cmap="Blues",
-                      norm=LogNorm(vmin=1, vmax=max(matrix.max(), 2)))
+                      norm=LogNorm(vmin=0.5, vmax=max(matrix.max(), 2)))
     for true in range(k):
         for pred in range(k):
             count = matrix[true, pred]
