@@ -52,6 +52,9 @@ def save_model(path, model: Sequential, metadata: dict | None = None,
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_name, 0o666 & ~umask)  # mkstemp makes it private; give it a normal file's mode
         os.replace(tmp_name, path)
     except BaseException:
         os.unlink(tmp_name)
