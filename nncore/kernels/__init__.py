@@ -10,8 +10,33 @@ ours -- so this sets OPENBLAS_NUM_THREADS=1 before Numba loads BLAS (at the firs
 Every parallel loop writes only its own chunk of the output, and sums over chunks are taken in
 a fixed order afterwards, so results never depend on thread timing or the number of cores.
 """
+import ctypes
 import os
+import sys
 
 os.environ["OPENBLAS_NUM_THREADS"] = "1"
 
 IMAGES_PER_CHUNK = 16
+
+
+def keep_freed_memory():
+    """Ask glibc to keep large freed blocks for reuse instead of returning them to the OS.
+
+    A training step allocates and frees the same dozen arrays of up to 11 MB. By default glibc
+    serves blocks that large with fresh pages from the OS and returns them on free, so every
+    step page-faults them in again: measured here, 4,400 page faults and about a fifth of the
+    step's CPU time. Keeping blocks up to 32 MB (glibc's upper limit for this setting) in the
+    heap makes a step reuse the memory of the previous one. Elsewhere than Linux: a no-op.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (e.g. musl)
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    libc.mallopt(m_mmap_threshold, 32 * 1024 * 1024)
+    libc.mallopt(m_trim_threshold, 256 * 1024 * 1024)
+
+
+keep_freed_memory()

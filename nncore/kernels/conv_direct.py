@@ -25,15 +25,15 @@ def conv2d_direct_forward(x, w, b):
     out = np.empty((n_images, out_h, out_w, filters), dtype=x.dtype)
     for n in prange(n_images):
         for i in range(out_h):
-            for j in range(out_w):
-                acc = out[n, i, j]
-                acc[:] = b
-                for di in range(kernel_h):
-                    for dj in range(kernel_w):
-                        for c in range(channels):
+            row = out[n, i]  # one output row, (OW, F): small enough to stay in the L1 cache
+            row[:] = b
+            for di in range(kernel_h):
+                for dj in range(kernel_w):
+                    for c in range(channels):
+                        for j in range(out_w):
                             pixel = x[n, i + di, j + dj, c]
                             for f in range(filters):
-                                acc[f] += pixel * w[di, dj, c, f]
+                                row[j, f] += pixel * w[di, dj, c, f]
     return out
 
 
@@ -50,15 +50,16 @@ def conv2d_direct_backward_params(dout, x, kernel_h, kernel_w):
         dw, db = dw_parts[chunk], db_parts[chunk]
         for n in range(start, stop):
             for i in range(out_h):
+                grads = dout[n, i]  # (OW, F)
                 for j in range(out_w):
-                    grad = dout[n, i, j]
-                    db += grad
-                    for di in range(kernel_h):
-                        for dj in range(kernel_w):
-                            for c in range(channels):
+                    db += grads[j]
+                for di in range(kernel_h):
+                    for dj in range(kernel_w):
+                        for c in range(channels):
+                            for j in range(out_w):
                                 pixel = x[n, i + di, j + dj, c]
                                 for f in range(filters):
-                                    dw[di, dj, c, f] += pixel * grad[f]
+                                    dw[di, dj, c, f] += pixel * grads[j, f]
     dw, db = dw_parts[0].copy(), db_parts[0].copy()
     for chunk in range(1, n_chunks):  # summed in a fixed order: deterministic
         dw += dw_parts[chunk]

@@ -12,11 +12,10 @@ Backward, given dout = dL/dout:
 
 Two ways to compute it, chosen by the number of multiplications per output, KH*KW*C:
   - "im2col" (kernels/conv.py): lay every input patch out as a row, then one matrix product
-    (BLAS) does all the sums; the forward caches the patches for dw. Best for a wide patch
-    (the second layer: 3*3*32 = 288).
-  - "direct" (kernels/conv_direct.py): the loops above as written; the forward caches x. Best
-    for a narrow patch (the first layer: 3*3*1 = 9), where a matrix product would be too thin.
-Both give dx with the same matrix product and scatter ("col2im").
+    (BLAS) does all the sums. Best for a wide patch (the second layer: 3*3*32 = 288).
+  - "direct" (kernels/conv_direct.py): the loops above as written. Best for a narrow patch
+    (the first layer: 3*3*1 = 9), where a matrix product would be too thin.
+Either way the forward caches x; both give dx with the same matrix product and scatter.
 """
 import numpy as np
 
@@ -44,25 +43,22 @@ class Conv2D(Layer):
 
     def forward(self, x):
         weight, bias = self.params["weight"], self.params["bias"]
+        self.cache = x
         if self.method == "direct":
-            out = conv2d_direct_forward(x, weight, bias)
-            self.cache = (x.shape, x)
-        else:
-            out, cols = conv2d_forward(x, weight, bias)
-            self.cache = (x.shape, cols)
-        return out
+            return conv2d_direct_forward(x, weight, bias)
+        return conv2d_forward(x, weight, bias)
 
     def backward(self, dout):
-        x_shape, x_or_cols = self.cache
+        x = self.cache
         weight = self.params["weight"]
         if self.method == "direct":
-            dw, db = conv2d_direct_backward_params(dout, x_or_cols, self.kernel_size, self.kernel_size)
+            dw, db = conv2d_direct_backward_params(dout, x, self.kernel_size, self.kernel_size)
         else:
-            dw, db = conv2d_backward_params(dout, x_or_cols, weight.shape)
+            dw, db = conv2d_backward_params(dout, x, weight.shape)
         self.grads["weight"], self.grads["bias"] = dw, db
         if not self.needs_input_grad:
             return None
-        return conv2d_backward_input(dout, weight, x_shape)
+        return conv2d_backward_input(dout, weight, x.shape)
 
     def config(self):
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
