@@ -27,7 +27,6 @@ unchanged: over the first 1,000 MNIST test digits the mean absolute difference i
 scale, and 60% come back bit for bit. `open_image` reads a file and turns every way of failing
 into one `MnistError`; `preprocess` is pure: image in, uint8 array out.
 """
-from collections import deque
 from pathlib import Path
 import warnings
 
@@ -133,8 +132,8 @@ def _ink_light(grey: np.ndarray) -> np.ndarray:
     so dark ink on grey paper is recognised as well as dark ink on white.
     """
     border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    low, high = np.quantile(grey, [0.001, 0.999])
-    return 1.0 - grey if np.median(border) > (low + high) / 2 else grey
+    low, high = _quantile(grey, 0.001), _quantile(grey, 0.999)
+    return 1.0 - grey if _quantile(border, 0.5) > (low + high) / 2 else grey
 
 
 def _isolate_ink(ink: np.ndarray, name: str) -> np.ndarray:
@@ -150,49 +149,77 @@ def _isolate_ink(ink: np.ndarray, name: str) -> np.ndarray:
     """
     signal = ink
     for _ in range(2):
-        signal = ink - _fit_paper(ink, ~_near(signal > _otsu(signal)))
+        paper = _fit_paper(ink, ~_near(signal > _otsu(signal)))
+        signal = ink - paper
+        if paper.min() == paper.max():   # flat paper (a drawing, an MNIST digit): the same
+            break                        # pixels would be found and fitted again
     steps = np.abs(np.diff(ink, axis=1)).ravel()
-    sigma = 1.4826 * np.median(steps) / np.sqrt(2.0)   # robust std of the pixel noise
-    peak = np.quantile(signal, 0.999)
+    sigma = 1.4826 * _quantile(steps, 0.5) / np.sqrt(2.0)   # robust std of the pixel noise
+    peak = _quantile(signal, 0.999)
     strong = signal > max(_otsu(signal), 5 * sigma, STRONG * peak)
-    if not strong.any() or np.quantile(signal[strong], 0.9) < max(MIN_CONTRAST, 6 * sigma):
+    if not strong.any() or _quantile(signal[strong], 0.9) < max(MIN_CONTRAST, 6 * sigma):
         raise MnistError(f"{name}: no digit found")
     strong = _drop_specks(strong, signal)
     keep = (signal > max(3 * sigma, 0.5 / 255)) & _near(strong)
     return np.where(keep, signal, 0.0).astype(np.float32)
 
 
+def _quantile(values: np.ndarray, q: float) -> float:
+    """np.quantile(values, q), the same linear interpolation between the two nearest ranks,
+    found with one np.partition: a tenth of np.quantile's time on a 28x28 image."""
+    flat = values.ravel()
+    position = q * (flat.size - 1)
+    below = int(position)
+    above = min(below + 1, flat.size - 1)
+    ranked = np.partition(flat, [below, above])
+    return float(ranked[below] + (position - below) * (ranked[above] - ranked[below]))
+
+
 def _near(mask: np.ndarray) -> np.ndarray:
-    """The pixels within 2 px (a 5x5 square) of a true pixel."""
-    return _dilate(mask, np.ones((5, 5), bool))
+    """The pixels within 2 px (a 5x5 square) of a true pixel: any of 5 rows, then of 5 columns."""
+    padded = _pad(mask, 2)
+    rows = np.logical_or.reduce([padded[dy: dy + mask.shape[0]] for dy in range(5)])
+    return np.logical_or.reduce([rows[:, dx: dx + mask.shape[1]] for dx in range(5)])
 
 
 def _dilate(image: np.ndarray, footprint: np.ndarray) -> np.ndarray:
     """Grey (or binary) dilation: each pixel becomes the maximum of the pixels under the
-    footprint, an odd-sized boolean array centred on it; outside the image counts as 0."""
-    reach_y, reach_x = footprint.shape[0] // 2, footprint.shape[1] // 2
-    padded = np.pad(image, ((reach_y, reach_y), (reach_x, reach_x)))
+    footprint, an odd-sized square boolean array centred on it; outside the image counts as 0."""
     height, width = image.shape
+    padded = _pad(image, footprint.shape[0] // 2)
     out = np.zeros_like(image)
     for dy, dx in zip(*np.nonzero(footprint)):
         np.maximum(out, padded[dy: dy + height, dx: dx + width], out=out)
     return out
 
 
+def _pad(image: np.ndarray, reach: int) -> np.ndarray:
+    """The image inside a border of `reach` zeros: np.pad(image, reach) in a tenth of its time."""
+    height, width = image.shape
+    padded = np.zeros((height + 2 * reach, width + 2 * reach), image.dtype)
+    padded[reach: reach + height, reach: reach + width] = image
+    return padded
+
+
 def _otsu(values: np.ndarray) -> float:
     """Otsu's threshold: the level that splits the values into two classes with the largest
-    between-class variance w0 * w1 * (mean0 - mean1)^2, over a 256-bin histogram."""
-    low, high = values.min(), values.max()
+    between-class variance w0 * w1 * (mean0 - mean1)^2, over a 256-bin histogram.
+
+    The histogram is counted with np.bincount (np.histogram takes ten times as long on a small
+    image), and the levels are the bin numbers 0..255: scaling and shifting the levels scales
+    the variance and moves no maximum.
+    """
+    low, high = float(values.min()), float(values.max())
     if low == high:
-        return float(high)   # nothing to split: no value lies above the threshold
-    counts, edges = np.histogram(values, bins=256, range=(low, high))
-    levels = (edges[:-1] + edges[1:]) / 2
+        return high   # nothing to split: no value lies above the threshold
+    width = (high - low) / 256
+    counts = np.bincount(np.minimum(((values.ravel() - low) / width).astype(np.intp), 255), minlength=256)
     w0 = np.cumsum(counts)
     w1 = w0[-1] - w0
-    sum0 = np.cumsum(counts * levels)
+    sum0 = np.cumsum(counts * np.arange(256))
     mean0 = sum0 / np.maximum(w0, 1)
     mean1 = (sum0[-1] - sum0) / np.maximum(w1, 1)
-    return float(edges[np.argmax(w0 * w1 * (mean0 - mean1) ** 2) + 1])
+    return low + width * (np.argmax(w0 * w1 * (mean0 - mean1) ** 2) + 1)
 
 
 def _fit_paper(image: np.ndarray, paper: np.ndarray) -> np.ndarray:
@@ -203,7 +230,7 @@ def _fit_paper(image: np.ndarray, paper: np.ndarray) -> np.ndarray:
     """
     values = image[paper]
     if values.size < 50 or values.min() == values.max():   # hardly any paper, or flat paper
-        return np.full_like(image, np.median(values) if values.size else 0.0)
+        return np.full_like(image, _quantile(values, 0.5) if values.size else 0.0)
     height, width = image.shape
     rows, cols = np.nonzero(paper)
     step = max(1, rows.size // 5000)                        # plenty for 6 coefficients
@@ -234,6 +261,8 @@ def _drop_specks(strong: np.ndarray, signal: np.ndarray) -> np.ndarray:
     ink[: strong.shape[0], : strong.shape[1]] = np.where(strong, signal, 0.0)
     mass = ink.reshape(rows, cell, cols, cell).sum(axis=(1, 3))
     labels = _label(mass > 0)
+    if labels.max() == 1:
+        return strong                                         # one blob: no specks
     blob_mass = np.bincount(labels.ravel(), weights=mass.ravel())
     blob_mass[0] = 0.0                                        # label 0 is the background
     keep_cell = (blob_mass >= SPECK * blob_mass.max())[labels]
@@ -244,22 +273,28 @@ def _drop_specks(strong: np.ndarray, signal: np.ndarray) -> np.ndarray:
 def _label(mask: np.ndarray) -> np.ndarray:
     """Number the 8-connected blobs of a small boolean grid 1, 2, ...; 0 outside them.
 
-    Each unnumbered true cell starts a new blob, which a breadth-first search floods.
+    The true cells still to number are a set of cell numbers row * width + col, counted with one
+    spare column so that no step to a neighbour wraps from one row's end onto the next row's
+    start. Each blob starts from any one of them and grows, while it is walked, by the
+    neighbours still in the set. (Python ints and sets: on a grid this small, several times
+    faster than indexing NumPy arrays cell by cell.)
     """
+    width = mask.shape[1] + 1
+    steps = (-width - 1, -width, -width + 1, -1, 1, width - 1, width, width + 1)
+    rows, cols = np.nonzero(mask)
+    todo = set((rows * width + cols).tolist())
     labels = np.zeros(mask.shape, np.int64)
-    height, width = mask.shape
-    for start in zip(*np.nonzero(mask)):
-        if labels[start]:
-            continue
-        labels[start] = labels.max() + 1
-        queue = deque([start])
-        while queue:
-            row, col = queue.popleft()
-            for r in range(max(row - 1, 0), min(row + 2, height)):
-                for c in range(max(col - 1, 0), min(col + 2, width)):
-                    if mask[r, c] and not labels[r, c]:
-                        labels[r, c] = labels[start]
-                        queue.append((r, c))
+    number = 0
+    while todo:
+        number += 1
+        blob = [todo.pop()]
+        for cell in blob:                                     # blob grows as it is walked
+            for step in steps:
+                if cell + step in todo:
+                    todo.remove(cell + step)
+                    blob.append(cell + step)
+        blob = np.array(blob)
+        labels[blob // width, blob % width] = number
     return labels
 
 
@@ -295,7 +330,7 @@ def _thicken(crop: np.ndarray) -> np.ndarray:
     MNIST-like digit; below THIN px its strokes are grown to about TYPICAL px, by a grey dilation
     (the maximum over a disc) at the crop's own resolution, before the anti-aliased shrinking.
     """
-    padded = np.pad(crop, 1)
+    padded = _pad(crop, 1)
     outline = np.abs(np.diff(padded, axis=0)).sum() + np.abs(np.diff(padded, axis=1)).sum()
     scale = BOX / max(crop.shape)
     stroke = 2 * crop.sum() / outline * scale     # stroke width in pixels of the 20-px box
@@ -305,7 +340,7 @@ def _thicken(crop: np.ndarray) -> np.ndarray:
     reach = int(np.ceil(radius))
     dy, dx = np.ogrid[-reach: reach + 1, -reach: reach + 1]
     disc = dy * dy + dx * dx <= radius * radius
-    return _dilate(np.pad(crop, reach), disc)
+    return _dilate(_pad(crop, reach), disc)
 
 
 def _centre(box: np.ndarray) -> np.ndarray:
@@ -314,10 +349,9 @@ def _centre(box: np.ndarray) -> np.ndarray:
     The shift is a whole number of pixels, as in MNIST (whose centres of mass lie within half a
     pixel of 14), so no interpolation blurs the digit. Ink shifted past the edge is cut off.
     """
-    rows, cols = np.indices(box.shape)
-    total = box.sum()
-    top = int(np.round(CENTRE - (rows * box).sum() / total))
-    left = int(np.round(CENTRE - (cols * box).sum() / total))
+    row_ink, col_ink = box.sum(axis=1, dtype=np.float64), box.sum(axis=0, dtype=np.float64)
+    top = int(np.round(CENTRE - row_ink @ np.arange(box.shape[0]) / row_ink.sum()))
+    left = int(np.round(CENTRE - col_ink @ np.arange(box.shape[1]) / col_ink.sum()))
     canvas = np.zeros((SIZE + 2 * BOX, SIZE + 2 * BOX), np.float32)   # room for any shift
     canvas[BOX + top: BOX + top + box.shape[0], BOX + left: BOX + left + box.shape[1]] = box
     return canvas[BOX: BOX + SIZE, BOX: BOX + SIZE]

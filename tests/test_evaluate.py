@@ -159,3 +159,23 @@ def test_many_images_take_the_kernel_path_with_the_same_answers(capsys, model_fi
     expected = json.loads(few)["probabilities"]
     for line in many.splitlines():
         np.testing.assert_allclose(json.loads(line)["probabilities"], expected, atol=2e-6)
+
+
+def test_worker_processes_give_the_same_output_in_input_order(capsys, model_file, digit_png, tmp_path,
+                                                              monkeypatch):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    canvas = np.full((120, 90), 255, np.uint8)
+    for k in range(12):
+        canvas[20 + k: 100, 10 + 5 * k: 22 + 5 * k] = 0          # a different stroke each time
+        Image.fromarray(canvas).save(folder / f"{k:02d}.png")
+    (folder / "05_broken.png").write_bytes(b"not an image")      # an error among them
+    argv = [folder, "--model", model_file, "--json"]
+    serial = run(capsys, *argv, "--save-preprocessed", tmp_path / "serial")
+    monkeypatch.setattr(evaluate, "POOL_MIN_IMAGES", 2)
+    monkeypatch.setattr(evaluate, "CHUNK", 3)
+    pooled = run(capsys, *argv, "--save-preprocessed", tmp_path / "pooled")
+    assert pooled == serial and serial[0] == 1                  # same lines, same order, same status
+    assert "not an image" in serial[1].splitlines()[6]
+    saved = sorted(p.name for p in (tmp_path / "pooled").iterdir())
+    assert saved == sorted(p.name for p in (tmp_path / "serial").iterdir()) and len(saved) == 12

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from mnist.errors import MnistError
-from mnist.preprocess import open_image, preprocess
+from mnist.preprocess import _label, _near, _otsu, _quantile, open_image, preprocess
 from user_styles import STYLES, photo
 
 
@@ -99,6 +99,38 @@ def test_photo_of_blank_paper_has_no_digit():
     blank = photo(np.zeros((28, 28), np.uint8), rng)
     with pytest.raises(MnistError, match="no digit found"):
         preprocess(blank, "page.jpg")
+
+
+# --- The helpers written for speed compute what their slower textbook forms do ---------------
+
+def test_quantile_is_numpys():
+    rng = np.random.default_rng(0)
+    for size in [1, 2, 7, 784, 10_001]:
+        values = rng.random(size).astype(np.float32)
+        for q in [0.0, 0.001, 0.5, 0.9, 0.999, 1.0]:
+            assert _quantile(values, q) == pytest.approx(float(np.quantile(values, q)), rel=1e-6)
+
+
+def test_near_is_the_5x5_neighbourhood_and_label_counts_blobs():
+    mask = np.random.default_rng(1).random((30, 41)) > 0.97
+    reference = np.zeros_like(mask)
+    for row, col in zip(*np.nonzero(mask)):
+        reference[max(row - 2, 0): row + 3, max(col - 2, 0): col + 3] = True
+    assert np.array_equal(_near(mask), reference)
+    grid = np.zeros((6, 6), bool)
+    grid[0, 0] = grid[1, 1] = grid[2, 2] = True                 # diagonal: one blob
+    grid[0, 4:] = grid[5, 5] = True                             # two more
+    labels = _label(grid)
+    assert labels.max() == 3 and len({labels[0, 0], labels[2, 2]}) == 1
+    assert np.array_equal(labels > 0, grid)
+
+
+def test_otsu_separates_two_levels():
+    noise = np.random.default_rng(2).normal(0, 0.01, 400)
+    values = (np.r_[np.full(300, 0.1), np.full(100, 0.8)] + noise).astype(np.float32)
+    threshold = _otsu(values)
+    assert values[:300].max() <= threshold < values[300:].min()
+    assert _otsu(np.full(9, 0.5, np.float32)) == 0.5
 
 
 # --- Formats -----------------------------------------------------------------------------------
