@@ -44,7 +44,7 @@ class Sequential:
     def num_params(self) -> int:
         return sum(param.size for _, param, _ in self.parameters())
 
-    def predict(self, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Class probabilities (N, K) for inputs x (N, H, W, C), in inference mode."""
         was_training = [layer.training for layer in self.layers]
         self.eval()
