@@ -16,8 +16,6 @@ import sys
 
 os.environ["OPENBLAS_NUM_THREADS"] = "1"
 
-IMAGES_PER_CHUNK = 16
-
 
 def keep_freed_memory():
     """Ask glibc to keep large freed blocks for reuse instead of returning them to the OS.

@@ -13,7 +13,7 @@ and the backward pass is two more products and the scatter of the patches back (
     dcols = dout @ W.T                                         (N*OH*OW, KH*KW*C)
     dx[n, i+di, j+dj, c] += dcols[(n, i, j), (di, dj, c)]
 
-Each kernel runs over chunks of IMAGES_PER_CHUNK images in parallel; the products are BLAS
+Each kernel runs over chunks of 16 images (kernels/chunks.py) in parallel; the products are BLAS
 calls (np.dot) on a chunk's rows. dW and db are summed per chunk, then over chunks in order.
 A chunk's patches (16 images of 11x11 patches of 3x3x32: 2.2 MB) are built, used and dropped
 while they are still in the cache; the backward builds them again from x rather than keeping
@@ -22,7 +22,7 @@ the whole batch's patches (18 MB at batch 128) in memory between the two passes.
 import numpy as np
 from numba import njit, prange
 
-from nncore.kernels import IMAGES_PER_CHUNK
+from nncore.kernels.chunks import chunk_bounds, n_chunks, sum_chunks
 
 
 @njit(cache=True)
@@ -56,12 +56,6 @@ def col2im(dcols, kernel_h, kernel_w, dx):
                             dx[n, i + di, j + dj, c] += dcols[row, (di * kernel_w + dj) * channels + c]
 
 
-@njit(cache=True)
-def chunk_bounds(chunk, n_images):
-    start = chunk * IMAGES_PER_CHUNK
-    return start, min(start + IMAGES_PER_CHUNK, n_images)
-
-
 @njit(cache=True, parallel=True)
 def conv2d_forward(x, w, b):
     """x (N, H, W, C), w (KH, KW, C, F), b (F,) -> out (N, OH, OW, F)."""
@@ -71,7 +65,7 @@ def conv2d_forward(x, w, b):
     pixels, patch = out_h * out_w, kernel_h * kernel_w * channels
     w2d = w.reshape(patch, filters)
     out2d = np.empty((n_images * pixels, filters), dtype=x.dtype)
-    for chunk in prange((n_images + IMAGES_PER_CHUNK - 1) // IMAGES_PER_CHUNK):
+    for chunk in prange(n_chunks(n_images)):
         start, stop = chunk_bounds(chunk, n_images)
         cols = np.empty(((stop - start) * pixels, patch), dtype=x.dtype)
         im2col(x[start:stop], kernel_h, kernel_w, cols)
@@ -88,20 +82,17 @@ def conv2d_backward_params(dout, x, w_shape):
     n_images, out_h, out_w, _ = dout.shape
     pixels, patch = out_h * out_w, kernel_h * kernel_w * channels
     dout2d = dout.reshape(n_images * pixels, filters)
-    n_chunks = (n_images + IMAGES_PER_CHUNK - 1) // IMAGES_PER_CHUNK
-    dw_parts = np.empty((n_chunks, patch, filters), dtype=dout.dtype)
-    db_parts = np.empty((n_chunks, filters), dtype=dout.dtype)
-    for chunk in prange(n_chunks):
+    chunks = n_chunks(n_images)
+    dw_parts = np.empty((chunks, patch, filters), dtype=dout.dtype)
+    db_parts = np.empty((chunks, filters), dtype=dout.dtype)
+    for chunk in prange(chunks):
         start, stop = chunk_bounds(chunk, n_images)
         cols = np.empty(((stop - start) * pixels, patch), dtype=x.dtype)
         im2col(x[start:stop], kernel_h, kernel_w, cols)
         rows = dout2d[start * pixels:stop * pixels]
         np.dot(cols.T, rows, dw_parts[chunk])
         db_parts[chunk] = rows.sum(axis=0)
-    dw, db = dw_parts[0].copy(), db_parts[0].copy()
-    for chunk in range(1, n_chunks):  # summed in a fixed order: deterministic
-        dw += dw_parts[chunk]
-        db += db_parts[chunk]
+    dw, db = sum_chunks(dw_parts), sum_chunks(db_parts)
     return dw.reshape(w_shape), db
 
 
@@ -114,8 +105,8 @@ def conv2d_backward_input(dout, w, x_shape):
     w2d_t = w.reshape(kernel_h * kernel_w * channels, filters).T.copy()
     dout2d = dout.reshape(n_images * pixels, filters)
     dx = np.empty(x_shape, dtype=dout.dtype)
-    n_chunks = (n_images + IMAGES_PER_CHUNK - 1) // IMAGES_PER_CHUNK
-    for chunk in prange(n_chunks):
+    chunks = n_chunks(n_images)
+    for chunk in prange(chunks):
         start, stop = chunk_bounds(chunk, n_images)
         dcols = np.dot(dout2d[start * pixels:stop * pixels], w2d_t)
         col2im(dcols, kernel_h, kernel_w, dx[start:stop])

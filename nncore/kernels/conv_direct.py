@@ -12,8 +12,7 @@ vectorises it. For a layer with few inputs per output (the first layer: 1 channe
 import numpy as np
 from numba import njit, prange
 
-from nncore.kernels import IMAGES_PER_CHUNK
-from nncore.kernels.conv import chunk_bounds
+from nncore.kernels.chunks import chunk_bounds, n_chunks, sum_chunks
 
 
 @njit(cache=True, parallel=True)
@@ -42,10 +41,10 @@ def conv2d_direct_backward_params(dout, x, kernel_h, kernel_w):
     """dout (N, OH, OW, F), x (N, H, W, C) -> dw (KH, KW, C, F), db (F,)."""
     n_images, out_h, out_w, filters = dout.shape
     channels = x.shape[3]
-    n_chunks = (n_images + IMAGES_PER_CHUNK - 1) // IMAGES_PER_CHUNK
-    dw_parts = np.zeros((n_chunks, kernel_h, kernel_w, channels, filters), dtype=dout.dtype)
-    db_parts = np.zeros((n_chunks, filters), dtype=dout.dtype)
-    for chunk in prange(n_chunks):
+    chunks = n_chunks(n_images)
+    dw_parts = np.zeros((chunks, kernel_h, kernel_w, channels, filters), dtype=dout.dtype)
+    db_parts = np.zeros((chunks, filters), dtype=dout.dtype)
+    for chunk in prange(chunks):
         start, stop = chunk_bounds(chunk, n_images)
         dw, db = dw_parts[chunk], db_parts[chunk]
         for n in range(start, stop):
@@ -60,8 +59,5 @@ def conv2d_direct_backward_params(dout, x, kernel_h, kernel_w):
                                 pixel = x[n, i + di, j + dj, c]
                                 for f in range(filters):
                                     dw[di, dj, c, f] += pixel * grads[j, f]
-    dw, db = dw_parts[0].copy(), db_parts[0].copy()
-    for chunk in range(1, n_chunks):  # summed in a fixed order: deterministic
-        dw += dw_parts[chunk]
-        db += db_parts[chunk]
+    dw, db = sum_chunks(dw_parts), sum_chunks(db_parts)
     return dw, db

@@ -11,14 +11,14 @@ per chunk, then over the chunks in order.
 import numpy as np
 from numba import njit, prange
 
-from nncore.kernels.conv import chunk_bounds, IMAGES_PER_CHUNK
+from nncore.kernels.chunks import chunk_bounds, n_chunks, sum_chunks
 
 
 @njit(cache=True, parallel=True)
 def dense_forward(x, w, b):
     n_rows = x.shape[0]
     out = np.empty((n_rows, w.shape[1]), dtype=x.dtype)
-    for chunk in prange((n_rows + IMAGES_PER_CHUNK - 1) // IMAGES_PER_CHUNK):
+    for chunk in prange(n_chunks(n_rows)):
         start, stop = chunk_bounds(chunk, n_rows)
         np.dot(x[start:stop], w, out[start:stop])
         out[start:stop] += b
@@ -28,17 +28,14 @@ def dense_forward(x, w, b):
 @njit(cache=True, parallel=True)
 def dense_backward_params(dout, x):
     n_rows = x.shape[0]
-    n_chunks = (n_rows + IMAGES_PER_CHUNK - 1) // IMAGES_PER_CHUNK
-    dw_parts = np.empty((n_chunks, x.shape[1], dout.shape[1]), dtype=dout.dtype)
-    db_parts = np.empty((n_chunks, dout.shape[1]), dtype=dout.dtype)
-    for chunk in prange(n_chunks):
+    chunks = n_chunks(n_rows)
+    dw_parts = np.empty((chunks, x.shape[1], dout.shape[1]), dtype=dout.dtype)
+    db_parts = np.empty((chunks, dout.shape[1]), dtype=dout.dtype)
+    for chunk in prange(chunks):
         start, stop = chunk_bounds(chunk, n_rows)
         np.dot(x[start:stop].T, dout[start:stop], dw_parts[chunk])
         db_parts[chunk] = dout[start:stop].sum(axis=0)
-    dw, db = dw_parts[0].copy(), db_parts[0].copy()
-    for chunk in range(1, n_chunks):  # summed in a fixed order: deterministic
-        dw += dw_parts[chunk]
-        db += db_parts[chunk]
+    dw, db = sum_chunks(dw_parts), sum_chunks(db_parts)
     return dw, db
 
 
@@ -47,7 +44,7 @@ def dense_backward_input(dout, w):
     n_rows = dout.shape[0]
     w_t = w.T.copy()
     dx = np.empty((n_rows, w.shape[0]), dtype=dout.dtype)
-    for chunk in prange((n_rows + IMAGES_PER_CHUNK - 1) // IMAGES_PER_CHUNK):
+    for chunk in prange(n_chunks(n_rows)):
         start, stop = chunk_bounds(chunk, n_rows)
         np.dot(dout[start:stop], w_t, dx[start:stop])
     return dx
