@@ -46,8 +46,9 @@ def forward_macs(model, image_shape=(28, 28, 1)) -> int:
 
 
 def layer_label(layer) -> str:
-    """'Conv2D(1, 32, 3)', 'Dense(1600, 128)', 'ReLU': the layer's type and constructor arguments."""
-    args = ", ".join(str(value) for value in layer.config().values())
+    """'Conv2D(1, 32, 3, relu)', 'Dense(128, 10)', 'Flatten': the layer's type and constructor
+    arguments (those that are not None)."""
+    args = ", ".join(str(value) for value in layer.config().values() if value is not None)
     return f"{type(layer).__name__}({args})" if args else type(layer).__name__
 
 

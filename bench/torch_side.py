@@ -1,7 +1,9 @@
 """The yardstick: the same model, data, batch and optimiser in PyTorch, on the CPU.
 
-Layer k of `build_model()` is layer k of our `mnist_cnn()`, so our weights load straight into
-it (`copy_weights`); only the layouts differ: PyTorch is NCHW, ours NHWC. Every function below
+`build_model()` has the same layers as our `mnist_cnn()`, except that PyTorch writes each ReLU
+as a layer of its own where ours is the `activation` of a Conv2D or Dense; `TORCH_INDEX` maps
+our parameterised layers to theirs, and our weights load straight in (`copy_weights`). Only
+the layouts differ: PyTorch is NCHW, ours NHWC. Every function below
 the helpers is a job, run in a fresh process by bench/runner.py with torch.set_num_threads.
 This is the only module that imports torch.
 """
@@ -12,7 +14,8 @@ from torch import nn
 from bench import common
 
 FLAT_HWC = (5, 5, 64)  # what Flatten receives, in our (height, width, channels) order
-FIRST_DENSE = 7        # the layer after Flatten
+FIRST_DENSE = 5        # our layer after Flatten
+TORCH_INDEX = {0: 0, 2: 3, 5: 7, 7: 10}  # our Conv2D, Conv2D, Dense, Dense -> PyTorch's layer
 
 
 def build_model() -> nn.Sequential:
@@ -42,7 +45,7 @@ def copy_weights(model: nn.Sequential, params: dict) -> None:
     with torch.no_grad():
         for name, array in params.items():
             k, key = name.split(".")
-            target = getattr(model[int(k)], key)
+            target = getattr(model[TORCH_INDEX[int(k)]], key)
             target.copy_(torch.from_numpy(np.ascontiguousarray(_torch_layout(int(k), array))))
 
 

@@ -7,7 +7,7 @@ The first layer's input is the data, which needs no gradient, so it skips comput
 """
 import numpy as np
 
-from nncore.layers import Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, ReLU
+from nncore.layers import Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D
 from nncore.loss import softmax
 
 
@@ -63,13 +63,14 @@ class Sequential:
 def mnist_cnn(seed: int = 0, dtype=np.float32) -> Sequential:
     """The classic MNIST CNN (225,034 parameters), Glorot-uniform kernels and zero biases:
     Conv 32 3x3 ReLU, MaxPool 2, Conv 64 3x3 ReLU, MaxPool 2, Flatten, Dense 128 ReLU,
-    Dropout 0.5, Dense 10 (softmax is in the loss)."""
+    Dropout 0.5, Dense 10 (softmax is in the loss). Each ReLU is the `activation` of the layer
+    before it, as in Keras, so that it is applied inside that layer's kernel."""
     rng = np.random.default_rng(seed)
     return Sequential([
-        Conv2D(1, 32, 3, rng=rng, dtype=dtype), ReLU(), MaxPool2D(2),
-        Conv2D(32, 64, 3, rng=rng, dtype=dtype), ReLU(), MaxPool2D(2),
+        Conv2D(1, 32, 3, activation="relu", rng=rng, dtype=dtype), MaxPool2D(2),
+        Conv2D(32, 64, 3, activation="relu", rng=rng, dtype=dtype), MaxPool2D(2),
         Flatten(),
-        Dense(5 * 5 * 64, 128, rng=rng, dtype=dtype), ReLU(),
+        Dense(5 * 5 * 64, 128, activation="relu", rng=rng, dtype=dtype),
         Dropout(0.5, seed=int(rng.integers(2**63))),
         Dense(128, 10, rng=rng, dtype=dtype),
     ])

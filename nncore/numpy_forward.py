@@ -38,6 +38,7 @@ def forward(model, x):
     for layer in model.layers:
         if isinstance(layer, Conv2D):
             x = conv2d(x, layer.params["weight"], layer.params["bias"])
+            x = np.maximum(x, 0) if layer.activation == "relu" else x
         elif isinstance(layer, MaxPool2D):
             x = maxpool2x2(x)
         elif isinstance(layer, ReLU):
@@ -46,6 +47,7 @@ def forward(model, x):
             x = x.reshape(len(x), -1)
         elif isinstance(layer, Dense):
             x = x @ layer.params["weight"] + layer.params["bias"]
+            x = np.maximum(x, 0) if layer.activation == "relu" else x
         elif not isinstance(layer, Dropout):  # dropout is the identity at inference
             raise TypeError(f"no NumPy forward for {type(layer).__name__}")
     return x

@@ -1,7 +1,7 @@
 """Save and load models: weights in a `.npz`, architecture and metadata as JSON inside it.
 
 A model file is a NumPy `.npz` archive holding
-  - one array per parameter, named like "3.weight" (layer index, parameter name);
+  - one array per parameter, named like "2.weight" (layer index, parameter name);
   - "__model__": a JSON string, {"format", "version", "dtype", "layers": [{"type", "config"}],
     "metadata": {...}} -- the architecture plus whatever the trainer records (accuracy, seed, ...);
   - optionally arrays named "extra/..." (a training checkpoint keeps optimiser state there).
@@ -126,8 +126,9 @@ def _build(path, header) -> Sequential:
         config = spec.get("config", {}) if isinstance(spec, dict) else None
         if kind not in LAYER_TYPES or not isinstance(config, dict):
             raise ModelFileError(f"{path}: layer {k}: unknown layer type {kind!r}")
-        if not all(isinstance(v, (int, float)) for v in config.values()):
-            raise ModelFileError(f"{path}: layer {k} ({kind}): configuration values must be numbers")
+        if not all(v is None or isinstance(v, (int, float, str)) for v in config.values()):
+            raise ModelFileError(f"{path}: layer {k} ({kind}): configuration values must be numbers, "
+                                 "strings or null")
         cls = LAYER_TYPES[kind]
         if cls in (Conv2D, Dense):
             config = dict(config, rng=np.random.default_rng(0), dtype=dtype)

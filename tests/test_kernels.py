@@ -5,13 +5,13 @@ import pytest
 import reference as ref
 from nncore.kernels.activation import relu_backward, relu_forward
 from nncore.kernels.conv import conv2d_backward_input, conv2d_backward_params, conv2d_forward
-from nncore.kernels.conv_direct import conv2d_direct_backward_params, conv2d_direct_forward
+from nncore.kernels.conv_taps import conv2d_taps_backward_params, conv2d_taps_forward
 from nncore.kernels.dense import dense_backward_input, dense_backward_params, dense_forward
 from nncore.kernels.dropout import dropout_mask, multiply
 from nncore.kernels.pool import maxpool2x2_backward, maxpool2x2_forward
 from nncore.kernels.softmax import softmax_cross_entropy
 
-# A batch of 37 spans several chunks of 16 images, the last one partial.
+# A batch of 37 spans several chunks of 16 images, the last one partial; 150 rows span chunks of 64.
 TOLERANCE = {np.float32: 2e-5, np.float64: 1e-12}
 DTYPES = [np.float32, np.float64]
 
@@ -24,13 +24,13 @@ def close(actual, expected, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(37, 9, 11, 3, 5), (2, 28, 28, 1, 32), (5, 13, 13, 32, 64)])
 def test_conv2d_kernels_match_reference(dtype, shape):
-    """Both methods, im2col and direct, against the reference."""
+    """Both layouts of the patch matrix, im2col and taps, against the reference."""
     n, h, w, c, f = shape
     rng = np.random.default_rng(1)
     x = rng.standard_normal((n, h, w, c)).astype(dtype)
     weight = rng.standard_normal((3, 3, c, f)).astype(dtype)
     bias = rng.standard_normal(f).astype(dtype)
-    out = conv2d_forward(x, weight, bias)
+    out = conv2d_forward(x, weight, bias, False)
     assert out.dtype == dtype and out.shape == (n, h - 2, w - 2, f)
     out_ref = ref.conv2d_forward(x, weight, bias)
     close(out, out_ref, dtype)
@@ -43,10 +43,27 @@ def test_conv2d_kernels_match_reference(dtype, shape):
     close(dw, dw_ref, dtype)
     close(db, db_ref, dtype)
 
-    close(conv2d_direct_forward(x, weight, bias), out_ref, dtype)
-    dw, db = conv2d_direct_backward_params(dout, x, 3, 3)
+    close(conv2d_taps_forward(x, weight, bias, False), out_ref, dtype)
+    dw, db = conv2d_taps_backward_params(dout, x, weight.shape)
     close(dw, dw_ref, dtype)
     close(db, db_ref, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_fused_relu_is_relu_of_the_linear_output(dtype):
+    """With relu=True, each forward kernel returns exactly max(its relu=False output, 0)."""
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((19, 10, 12, 2)).astype(dtype)
+    weight = rng.standard_normal((3, 3, 2, 6)).astype(dtype)
+    bias = rng.standard_normal(6).astype(dtype)
+    for conv in (conv2d_forward, conv2d_taps_forward):
+        linear = conv(x, weight, bias, False)
+        assert (linear < 0).mean() > 0.3
+        np.testing.assert_array_equal(conv(x, weight, bias, True), np.maximum(linear, 0))
+    rows = x.reshape(19, -1)
+    dense_weight, dense_bias = rng.standard_normal((240, 5)).astype(dtype), rng.standard_normal(5).astype(dtype)
+    linear = dense_forward(rows, dense_weight, dense_bias, False)
+    np.testing.assert_array_equal(dense_forward(rows, dense_weight, dense_bias, True), np.maximum(linear, 0))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -91,11 +108,11 @@ def test_relu_matches_reference(dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_dense_matches_reference(dtype):
     rng = np.random.default_rng(5)
-    x = rng.standard_normal((37, 20)).astype(dtype)
+    x = rng.standard_normal((150, 20)).astype(dtype)
     w = rng.standard_normal((20, 7)).astype(dtype)
     b = rng.standard_normal(7).astype(dtype)
-    close(dense_forward(x, w, b), ref.dense_forward(x, w, b), dtype)
-    dout = rng.standard_normal((37, 7)).astype(dtype)
+    close(dense_forward(x, w, b, False), ref.dense_forward(x, w, b), dtype)
+    dout = rng.standard_normal((150, 7)).astype(dtype)
     dx_ref, dw_ref, db_ref = ref.dense_backward(dout, x, w)
     dw, db = dense_backward_params(dout, x)
     close(dense_backward_input(dout, w), dx_ref, dtype)

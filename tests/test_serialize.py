@@ -93,17 +93,17 @@ def test_corrupted_bytes(saved):
 def test_missing_parameter(saved):
     _, path = saved
     arrays = stored_arrays(path)
-    del arrays["3.weight"]
+    del arrays["2.weight"]
     rewrite(path, arrays)
-    expect_error(path, "missing ['3.weight']")
+    expect_error(path, "missing ['2.weight']")
 
 
 def test_wrong_shape(saved):
     _, path = saved
     arrays = stored_arrays(path)
-    arrays["7.weight"] = arrays["7.weight"][:-1]
+    arrays["5.weight"] = arrays["5.weight"][:-1]
     rewrite(path, arrays)
-    expect_error(path, "7.weight", "(1599, 128)", "(1600, 128)")
+    expect_error(path, "5.weight", "(1599, 128)", "(1600, 128)")
 
 
 def test_wrong_dtype(saved):
@@ -117,7 +117,7 @@ def test_wrong_dtype(saved):
 def test_non_finite_weights(saved):
     _, path = saved
     arrays = stored_arrays(path)
-    arrays["10.bias"][0] = np.nan
+    arrays["7.bias"][0] = np.nan
     rewrite(path, arrays)
     expect_error(path, "NaN")
 
@@ -132,14 +132,19 @@ def test_unknown_layer_type(saved):
     expect_error(path, "unknown layer type 'os.system'")
 
 
-def test_bad_layer_configuration(saved):
+@pytest.mark.parametrize("key, value, message", [
+    ("kernel_size", "3; rm -rf /", "bad configuration"),
+    ("kernel_size", [3, 3], "must be numbers, strings or null"),
+    ("activation", "sigmoid", "activation must be None or 'relu'"),
+])
+def test_bad_layer_configuration(saved, key, value, message):
     _, path = saved
     arrays = stored_arrays(path)
     header = json.loads(str(arrays["__model__"]))
-    header["layers"][0]["config"]["kernel_size"] = "3; rm -rf /"
+    header["layers"][0]["config"][key] = value
     arrays["__model__"] = np.array(json.dumps(header))
     rewrite(path, arrays)
-    expect_error(path, "must be numbers")
+    expect_error(path, message)
 
 
 def test_invalid_architecture_json(saved):

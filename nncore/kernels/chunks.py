@@ -1,25 +1,26 @@
 """How the kernels split a batch for their parallel loops.
 
-A batch of N images is cut into fixed chunks of IMAGES_PER_CHUNK (the last one may be shorter);
+A batch of N images (or rows) is cut into fixed chunks of `size` (the last one may be shorter);
 `prange` runs over the chunks, each writing only its own part of the output. Sums over the
 whole batch (dW, db) are kept per chunk and added by `sum_chunks` in chunk order, so the result
 never depends on which thread finished first or on the number of cores.
 """
 from numba import njit
 
-IMAGES_PER_CHUNK = 16
+IMAGES_PER_CHUNK = 16  # convolutions: the patch matrix of 16 images (about 2 MB) stays in the cache
+ROWS_PER_CHUNK = 64    # dense layers: each call to BLAS reads all of W, so give it more rows at once
 
 
 @njit(cache=True)
-def n_chunks(n_images):
-    return (n_images + IMAGES_PER_CHUNK - 1) // IMAGES_PER_CHUNK
+def n_chunks(n, size):
+    return (n + size - 1) // size
 
 
 @njit(cache=True)
-def chunk_bounds(chunk, n_images):
+def chunk_bounds(chunk, n, size):
     """[start, stop) of chunk number `chunk`."""
-    start = chunk * IMAGES_PER_CHUNK
-    return start, min(start + IMAGES_PER_CHUNK, n_images)
+    start = chunk * size
+    return start, min(start + size, n)
 
 
 @njit(cache=True)

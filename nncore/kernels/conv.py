@@ -5,6 +5,7 @@ becomes one matrix product once every input patch is laid out as a row ("im2col"
 
     cols[(n, i, j), (di, dj, c)] = x[n, i+di, j+dj, c]        (N*OH*OW, KH*KW*C)
     out = cols @ W + b,   W = w reshaped to                    (KH*KW*C, F)
+    (then max(out, 0) for a layer with a ReLU, on a chunk's rows while they are in the cache)
 
 and the backward pass is two more products and the scatter of the patches back ("col2im"):
 
@@ -22,7 +23,8 @@ the whole batch's patches (18 MB at batch 128) in memory between the two passes.
 import numpy as np
 from numba import njit, prange
 
-from nncore.kernels.chunks import chunk_bounds, n_chunks, sum_chunks
+from nncore.kernels.activation import add_bias
+from nncore.kernels.chunks import IMAGES_PER_CHUNK, chunk_bounds, n_chunks, sum_chunks
 
 
 @njit(cache=True)
@@ -57,21 +59,21 @@ def col2im(dcols, kernel_h, kernel_w, dx):
 
 
 @njit(cache=True, parallel=True)
-def conv2d_forward(x, w, b):
-    """x (N, H, W, C), w (KH, KW, C, F), b (F,) -> out (N, OH, OW, F)."""
+def conv2d_forward(x, w, b, relu):
+    """x (N, H, W, C), w (KH, KW, C, F), b (F,) -> out (N, OH, OW, F); max(out, 0) if relu."""
     kernel_h, kernel_w, channels, filters = w.shape
     n_images, height, width, _ = x.shape
     out_h, out_w = height - kernel_h + 1, width - kernel_w + 1
     pixels, patch = out_h * out_w, kernel_h * kernel_w * channels
     w2d = w.reshape(patch, filters)
     out2d = np.empty((n_images * pixels, filters), dtype=x.dtype)
-    for chunk in prange(n_chunks(n_images)):
-        start, stop = chunk_bounds(chunk, n_images)
+    for chunk in prange(n_chunks(n_images, IMAGES_PER_CHUNK)):
+        start, stop = chunk_bounds(chunk, n_images, IMAGES_PER_CHUNK)
         cols = np.empty(((stop - start) * pixels, patch), dtype=x.dtype)
         im2col(x[start:stop], kernel_h, kernel_w, cols)
         rows = out2d[start * pixels:stop * pixels]
         np.dot(cols, w2d, rows)
-        rows += b
+        add_bias(rows, b, relu)
     return out2d.reshape(n_images, out_h, out_w, filters)
 
 
@@ -82,11 +84,11 @@ def conv2d_backward_params(dout, x, w_shape):
     n_images, out_h, out_w, _ = dout.shape
     pixels, patch = out_h * out_w, kernel_h * kernel_w * channels
     dout2d = dout.reshape(n_images * pixels, filters)
-    chunks = n_chunks(n_images)
+    chunks = n_chunks(n_images, IMAGES_PER_CHUNK)
     dw_parts = np.empty((chunks, patch, filters), dtype=dout.dtype)
     db_parts = np.empty((chunks, filters), dtype=dout.dtype)
     for chunk in prange(chunks):
-        start, stop = chunk_bounds(chunk, n_images)
+        start, stop = chunk_bounds(chunk, n_images, IMAGES_PER_CHUNK)
         cols = np.empty(((stop - start) * pixels, patch), dtype=x.dtype)
         im2col(x[start:stop], kernel_h, kernel_w, cols)
         rows = dout2d[start * pixels:stop * pixels]
@@ -105,9 +107,9 @@ def conv2d_backward_input(dout, w, x_shape):
     w2d_t = w.reshape(kernel_h * kernel_w * channels, filters).T.copy()
     dout2d = dout.reshape(n_images * pixels, filters)
     dx = np.empty(x_shape, dtype=dout.dtype)
-    chunks = n_chunks(n_images)
+    chunks = n_chunks(n_images, IMAGES_PER_CHUNK)
     for chunk in prange(chunks):
-        start, stop = chunk_bounds(chunk, n_images)
+        start, stop = chunk_bounds(chunk, n_images, IMAGES_PER_CHUNK)
         dcols = np.dot(dout2d[start * pixels:stop * pixels], w2d_t)
         col2im(dcols, kernel_h, kernel_w, dx[start:stop])
     return dx

@@ -11,28 +11,30 @@ per chunk, then over the chunks in order.
 import numpy as np
 from numba import njit, prange
 
-from nncore.kernels.chunks import chunk_bounds, n_chunks, sum_chunks
+from nncore.kernels.activation import add_bias
+from nncore.kernels.chunks import ROWS_PER_CHUNK, chunk_bounds, n_chunks, sum_chunks
 
 
 @njit(cache=True, parallel=True)
-def dense_forward(x, w, b):
+def dense_forward(x, w, b, relu):
+    """out = x @ w + b; max(out, 0) if relu."""
     n_rows = x.shape[0]
     out = np.empty((n_rows, w.shape[1]), dtype=x.dtype)
-    for chunk in prange(n_chunks(n_rows)):
-        start, stop = chunk_bounds(chunk, n_rows)
+    for chunk in prange(n_chunks(n_rows, ROWS_PER_CHUNK)):
+        start, stop = chunk_bounds(chunk, n_rows, ROWS_PER_CHUNK)
         np.dot(x[start:stop], w, out[start:stop])
-        out[start:stop] += b
+        add_bias(out[start:stop], b, relu)
     return out
 
 
 @njit(cache=True, parallel=True)
 def dense_backward_params(dout, x):
     n_rows = x.shape[0]
-    chunks = n_chunks(n_rows)
+    chunks = n_chunks(n_rows, ROWS_PER_CHUNK)
     dw_parts = np.empty((chunks, x.shape[1], dout.shape[1]), dtype=dout.dtype)
     db_parts = np.empty((chunks, dout.shape[1]), dtype=dout.dtype)
     for chunk in prange(chunks):
-        start, stop = chunk_bounds(chunk, n_rows)
+        start, stop = chunk_bounds(chunk, n_rows, ROWS_PER_CHUNK)
         np.dot(x[start:stop].T, dout[start:stop], dw_parts[chunk])
         db_parts[chunk] = dout[start:stop].sum(axis=0)
     dw, db = sum_chunks(dw_parts), sum_chunks(db_parts)
@@ -44,7 +46,7 @@ def dense_backward_input(dout, w):
     n_rows = dout.shape[0]
     w_t = w.T.copy()
     dx = np.empty((n_rows, w.shape[0]), dtype=dout.dtype)
-    for chunk in prange(n_chunks(n_rows)):
-        start, stop = chunk_bounds(chunk, n_rows)
+    for chunk in prange(n_chunks(n_rows, ROWS_PER_CHUNK)):
+        start, stop = chunk_bounds(chunk, n_rows, ROWS_PER_CHUNK)
         np.dot(dout[start:stop], w_t, dx[start:stop])
     return dx

@@ -35,6 +35,16 @@ class Layer:
         return f"{type(self).__name__}({args})"
 
 
+ACTIVATIONS = (None, "relu")
+
+
+def check_activation(activation):
+    """The activation a Conv2D or Dense layer applies to its output: None or "relu"."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be None or 'relu', got {activation!r}")
+    return activation
+
+
 def glorot_uniform(shape, fan_in, fan_out, rng, dtype):
     """Glorot/Xavier uniform: U(-a, a) with a = sqrt(6 / (fan_in + fan_out)), Keras' default."""
     limit = np.sqrt(6.0 / (fan_in + fan_out))

@@ -1,34 +1,40 @@
-"""Dense: a fully connected layer with bias.
+"""Dense: a fully connected layer with bias and an optional ReLU.
 
 Shapes:   x (N, I)  w (I, O)  b (O,)  ->  out (N, O)
 
-Forward:  out = x @ w + b
-Backward: dw = x.T @ dout     db = sum_n dout[n, :]     dx = dout @ w.T
+Forward:  z = x @ w + b          out = max(z, 0) with activation="relu", else out = z
+Backward: dz = dout * [out > 0] with the ReLU, else dout
+          dw = x.T @ dz     db = sum_n dz[n, :]     dx = dz @ w.T
 """
 import numpy as np
 
+from nncore.kernels.activation import relu_backward
 from nncore.kernels.dense import dense_backward_input, dense_backward_params, dense_forward
-from nncore.layers.base import Layer, glorot_uniform
+from nncore.layers.base import Layer, check_activation, glorot_uniform
 
 
 class Dense(Layer):
-    def __init__(self, in_features, out_features, rng=None, dtype=np.float32):
+    def __init__(self, in_features, out_features, activation=None, rng=None, dtype=np.float32):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
+        self.activation = check_activation(activation)
         rng = np.random.default_rng() if rng is None else rng
         self.params["weight"] = glorot_uniform((in_features, out_features), in_features, out_features, rng, dtype)
         self.params["bias"] = np.zeros(out_features, dtype=dtype)
 
     def forward(self, x):
-        self.cache = x
-        return dense_forward(x, self.params["weight"], self.params["bias"])
+        out = dense_forward(x, self.params["weight"], self.params["bias"], self.activation == "relu")
+        self.cache = (x, out)
+        return out
 
     def backward(self, dout):
-        x = self.cache
-        self.grads["weight"], self.grads["bias"] = dense_backward_params(dout, x)
+        x, out = self.cache
+        dz = relu_backward(dout, out) if self.activation == "relu" else dout
+        self.grads["weight"], self.grads["bias"] = dense_backward_params(dz, x)
         if not self.needs_input_grad:
             return None
-        return dense_backward_input(dout, self.params["weight"])
+        return dense_backward_input(dz, self.params["weight"])
 
     def config(self):
-        return {"in_features": self.in_features, "out_features": self.out_features}
+        return {"in_features": self.in_features, "out_features": self.out_features,
+                "activation": self.activation}
