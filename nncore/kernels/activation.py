@@ -1,10 +1,10 @@
-"""Kernels for the ReLU activation, alone or fused with a layer's bias.
+"""Kernels for the ReLU activation.
 
     forward:  out = max(x, 0)
     backward: dx  = dout * (out > 0)      (the gradient passes where the input was positive)
 
-`add_bias` is the last step of a convolution or dense kernel, out = z + b (then ReLU), done on
-rows of the output while they are still in the cache rather than as separate passes later.
+A Conv2D or Dense layer with activation="relu" applies the forward inside its own kernel
+(kernels/bias.py) and uses `relu_backward` here for its backward.
 """
 import numpy as np
 from numba import njit, prange
@@ -28,11 +28,3 @@ def relu_backward(dout, out):
         dx[k] = flat_dout[k] if flat_out[k] > 0 else 0
     return dx.reshape(dout.shape)
 
-
-@njit(cache=True)
-def add_bias(rows, b, relu):
-    """rows (R, F) += b, in place; then rows = max(rows, 0) if relu."""
-    for r in range(rows.shape[0]):
-        for f in range(rows.shape[1]):
-            value = rows[r, f] + b[f]
-            rows[r, f] = (value if value > 0 else 0) if relu else value

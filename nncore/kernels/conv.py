@@ -23,7 +23,7 @@ the whole batch's patches (18 MB at batch 128) in memory between the two passes.
 import numpy as np
 from numba import njit, prange
 
-from nncore.kernels.activation import add_bias
+from nncore.kernels.bias import add_bias, bias_gradient
 from nncore.kernels.chunks import IMAGES_PER_CHUNK, chunk_bounds, n_chunks, sum_chunks
 
 
@@ -93,7 +93,7 @@ def conv2d_backward_params(dout, x, w_shape):
         im2col(x[start:stop], kernel_h, kernel_w, cols)
         rows = dout2d[start * pixels:stop * pixels]
         np.dot(cols.T, rows, dw_parts[chunk])
-        db_parts[chunk] = rows.sum(axis=0)
+        bias_gradient(rows, db_parts[chunk])
     dw, db = sum_chunks(dw_parts), sum_chunks(db_parts)
     return dw.reshape(w_shape), db
 

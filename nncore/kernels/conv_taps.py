@@ -17,7 +17,7 @@ and W. The first layer skips it anyway.)
 import numpy as np
 from numba import njit, prange
 
-from nncore.kernels.activation import add_bias
+from nncore.kernels.bias import add_bias, bias_gradient
 from nncore.kernels.chunks import IMAGES_PER_CHUNK, chunk_bounds, n_chunks, sum_chunks
 
 
@@ -72,6 +72,6 @@ def conv2d_taps_backward_params(dout, x, w_shape):
         shifted_images(x[start:stop], kernel_h, kernel_w, taps)
         rows = dout2d[start * pixels:stop * pixels]
         np.dot(taps, rows, dw_parts[chunk])
-        db_parts[chunk] = rows.sum(axis=0)
+        bias_gradient(rows, db_parts[chunk])
     dw, db = sum_chunks(dw_parts), sum_chunks(db_parts)
     return dw.reshape(w_shape), db

@@ -11,7 +11,7 @@ per chunk, then over the chunks in order.
 import numpy as np
 from numba import njit, prange
 
-from nncore.kernels.activation import add_bias
+from nncore.kernels.bias import add_bias, bias_gradient
 from nncore.kernels.chunks import ROWS_PER_CHUNK, chunk_bounds, n_chunks, sum_chunks
 
 
@@ -36,7 +36,7 @@ def dense_backward_params(dout, x):
     for chunk in prange(chunks):
         start, stop = chunk_bounds(chunk, n_rows, ROWS_PER_CHUNK)
         np.dot(x[start:stop].T, dout[start:stop], dw_parts[chunk])
-        db_parts[chunk] = dout[start:stop].sum(axis=0)
+        bias_gradient(dout[start:stop], db_parts[chunk])
     dw, db = sum_chunks(dw_parts), sum_chunks(db_parts)
     return dw, db
 
