@@ -46,8 +46,8 @@ DEFAULTS = {"epochs": 15, "batch_size": 128, "lr": 1e-3, "seed": 0, "limit": Non
 # The flags that decide every number a run computes: a resumed run must keep them.
 TRAINING_FLAGS = ("epochs", "batch_size", "lr", "seed", "limit", "val_fraction", "augment")
 FINAL_LR_FACTOR = 0.01  # the learning rate decays toward lr / 100, reached after the last epoch
-# Ends the augmentation's seed [seed, epoch, batch, 1]: NumPy pads a short seed with zeros, so
-# [seed, epoch, 0] would repeat the shuffling stream [seed, epoch] of iterate_batches.
+# Ends the augmentation's seed [seed, epoch, batch, 1], apart from the weights' seed [seed] and
+# the shuffling's [seed, epoch, 2] (NumPy pads a short seed with zeros: [seed, 0, 0, 0] == [seed]).
 AUGMENT_STREAM = 1
 NORMALIZATION = ("mnist.normalize.to_model_input: uint8 pixels / 255 -> float32 in [0, 1] "
                  "(0 = background, 1 = ink), shape (N, 28, 28, 1)")

@@ -69,16 +69,20 @@ def split_validation(images, labels, fraction):
     return images[:n_train], labels[:n_train], images[n_train:], labels[n_train:]
 
 
+SHUFFLE_STREAM = 2  # ends the shuffling's seed; train.py's augmentation ends its seed with 1
+
+
 def iterate_batches(n_samples, batch_size, seed, epoch):
     """Yield index arrays that cover range(n_samples) once, in a shuffled order.
 
-    The order comes from `np.random.default_rng([seed, epoch])`, so it depends on (seed,
-    epoch) only: to resume an epoch after k batches, skip the first k
+    The order comes from `np.random.default_rng([seed, epoch, SHUFFLE_STREAM])`, so it depends
+    on (seed, epoch) only. (The tag keeps it apart from `default_rng(seed)`, which draws the
+    initial weights: NumPy pads a short seed with zeros, so [seed, 0] would equal [seed].) to resume an epoch after k batches, skip the first k
     (`itertools.islice(iterate_batches(...), k, None)`) and the rest comes out identical.
     The last batch holds the remainder when batch_size does not divide n_samples.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    order = np.random.default_rng([seed, epoch]).permutation(n_samples)
+    order = np.random.default_rng([seed, epoch, SHUFFLE_STREAM]).permutation(n_samples)
     for start in range(0, n_samples, batch_size):
         yield order[start:start + batch_size]

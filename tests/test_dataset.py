@@ -78,6 +78,12 @@ def test_batch_order_depends_only_on_seed_and_epoch():
     assert order(3, 2) != order(4, 2)
 
 
+def test_first_epoch_order_is_not_drawn_from_the_weights_stream():
+    """mnist_cnn(seed) draws its weights from default_rng(seed); the shuffling must not repeat it."""
+    order = np.concatenate(list(iterate_batches(1000, 64, seed=5, epoch=0)))
+    assert order.tolist() != np.random.default_rng(5).permutation(1000).tolist()
+
+
 def test_resuming_mid_epoch_gives_the_same_remaining_batches():
     full = list(iterate_batches(500, 32, seed=7, epoch=4))
     resumed = list(islice(iterate_batches(500, 32, seed=7, epoch=4), 6, None))
