@@ -14,7 +14,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from mnist.errors import MnistError
-from mnist.preprocess import _label, _near, _otsu, _quantile, open_image, preprocess
+from mnist.ink import _label, _near, _otsu, quantile
+from mnist.preprocess import open_image, preprocess
 from user_styles import STYLES, photo
 
 
@@ -108,7 +109,7 @@ def test_quantile_is_numpys():
     for size in [1, 2, 7, 784, 10_001]:
         values = rng.random(size).astype(np.float32)
         for q in [0.0, 0.001, 0.5, 0.9, 0.999, 1.0]:
-            assert _quantile(values, q) == pytest.approx(float(np.quantile(values, q)), rel=1e-6)
+            assert quantile(values, q) == pytest.approx(float(np.quantile(values, q)), rel=1e-6)
 
 
 def test_near_is_the_5x5_neighbourhood_and_label_counts_blobs():

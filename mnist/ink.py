@@ -1,0 +1,168 @@
+"""Find the digit's ink in a light-on-dark image: its grey levels above the paper, 0 elsewhere.
+
+`isolate_ink` is step 4 of `mnist.preprocess`: it subtracts the paper (a smooth surface fitted
+to the pixels away from the ink, which removes uneven light), keeps the ink that stands well above
+both the paper and the noise, drops specks far from the digit, and keeps the faint anti-aliased
+edges of the strokes. The helpers do with NumPy alone, and fast on small images, what a library
+would: quantiles, padding, Otsu's threshold, a least-squares quadratic surface and the labelling
+of connected blobs. `quantile` and `pad` serve `mnist.preprocess` too.
+"""
+import numpy as np
+
+from mnist.errors import MnistError
+
+MIN_CONTRAST = 0.1 # ink less than 10% of full scale above the paper is not a digit
+SPECK = 0.05       # blobs with less than 5% of the biggest blob's ink are specks ...
+GRID = 16          # ... found on a grid of at most 16x16 cells
+STRONG = 0.4       # strong ink reaches at least 40% of the ink's peak level
+
+
+def isolate_ink(ink: np.ndarray, name: str) -> np.ndarray:
+    """Light-on-dark image -> the ink's grey levels above the paper, exactly 0 everywhere else.
+
+    The paper is a quadratic surface fitted to the pixels more than 2 px from anything above
+    Otsu's threshold, twice (the second time on the flattened image): that removes a gradient of
+    light. The noise level sigma comes from the differences of neighbouring pixels. "Strong" ink
+    is above Otsu's threshold, 5 sigma, and STRONG times the ink's peak (the 99.9th percentile,
+    which is ink when the digit covers 0.1% of the image or more); faint ruled lines and JPEG
+    noise are not. The grey levels kept are those above 3 sigma within 2 px of strong ink: the
+    anti-aliased edges of the strokes, but not a faint line running across the page.
+    """
+    signal = ink
+    for _ in range(2):
+        paper = _fit_paper(ink, ~_near(signal > _otsu(signal)))
+        signal = ink - paper
+        if paper.min() == paper.max():   # flat paper (a drawing, an MNIST digit): the same
+            break                        # pixels would be found and fitted again
+    steps = np.abs(np.diff(ink, axis=1)).ravel()
+    sigma = 1.4826 * quantile(steps, 0.5) / np.sqrt(2.0)   # robust std of the pixel noise
+    peak = quantile(signal, 0.999)
+    strong = signal > max(_otsu(signal), 5 * sigma, STRONG * peak)
+    if not strong.any() or quantile(signal[strong], 0.9) < max(MIN_CONTRAST, 6 * sigma):
+        raise MnistError(f"{name}: no digit found")
+    strong = _drop_specks(strong, signal)
+    keep = (signal > max(3 * sigma, 0.5 / 255)) & _near(strong)
+    return np.where(keep, signal, 0.0).astype(np.float32)
+
+
+def quantile(values: np.ndarray, q: float) -> float:
+    """np.quantile(values, q), the same linear interpolation between the two nearest ranks,
+    found with one np.partition: a tenth of np.quantile's time on a 28x28 image."""
+    flat = values.ravel()
+    position = q * (flat.size - 1)
+    below = int(position)
+    above = min(below + 1, flat.size - 1)
+    ranked = np.partition(flat, [below, above])
+    return float(ranked[below] + (position - below) * (ranked[above] - ranked[below]))
+
+
+def _near(mask: np.ndarray) -> np.ndarray:
+    """The pixels within 2 px (a 5x5 square) of a true pixel: any of 5 rows, then of 5 columns."""
+    padded = pad(mask, 2)
+    rows = np.logical_or.reduce([padded[dy: dy + mask.shape[0]] for dy in range(5)])
+    return np.logical_or.reduce([rows[:, dx: dx + mask.shape[1]] for dx in range(5)])
+
+
+def pad(image: np.ndarray, reach: int) -> np.ndarray:
+    """The image inside a border of `reach` zeros: np.pad(image, reach) in a tenth of its time."""
+    height, width = image.shape
+    padded = np.zeros((height + 2 * reach, width + 2 * reach), image.dtype)
+    padded[reach: reach + height, reach: reach + width] = image
+    return padded
+
+
+def _otsu(values: np.ndarray) -> float:
+    """Otsu's threshold: the level that splits the values into two classes with the largest
+    between-class variance w0 * w1 * (mean0 - mean1)^2, over a 256-bin histogram.
+
+    The histogram is counted with np.bincount (np.histogram takes ten times as long on a small
+    image), and the levels are the bin numbers 0..255: scaling and shifting the levels scales
+    the variance and moves no maximum.
+    """
+    low, high = float(values.min()), float(values.max())
+    if low == high:
+        return high   # nothing to split: no value lies above the threshold
+    width = (high - low) / 256
+    counts = np.bincount(np.minimum(((values.ravel() - low) / width).astype(np.intp), 255), minlength=256)
+    w0 = np.cumsum(counts)
+    w1 = w0[-1] - w0
+    sum0 = np.cumsum(counts * np.arange(256))
+    mean0 = sum0 / np.maximum(w0, 1)
+    mean1 = (sum0[-1] - sum0) / np.maximum(w1, 1)
+    return low + width * (np.argmax(w0 * w1 * (mean0 - mean1) ** 2) + 1)
+
+
+def _fit_paper(image: np.ndarray, paper: np.ndarray) -> np.ndarray:
+    """Least-squares fit of a + b*u + c*v + d*u^2 + e*u*v + f*v^2 to the pixels where `paper` is
+    true (u, v: column, row scaled to [-1, 1]); returns the surface over the whole image.
+
+    Solved through the 6x6 normal equations (A^T A) x = A^T y over a subsample of the paper.
+    """
+    values = image[paper]
+    if values.size < 50 or values.min() == values.max():   # hardly any paper, or flat paper
+        return np.full_like(image, quantile(values, 0.5) if values.size else 0.0)
+    height, width = image.shape
+    rows, cols = np.nonzero(paper)
+    step = max(1, rows.size // 5000)                        # plenty for 6 coefficients
+    v = rows[::step] / max(height - 1, 1) * 2.0 - 1.0
+    u = cols[::step] / max(width - 1, 1) * 2.0 - 1.0
+    a = np.stack(_quadratic_terms(u, v), axis=1)
+    coefficients = np.linalg.lstsq(a.T @ a, a.T @ values[::step].astype(np.float64), rcond=None)[0]
+    u, v = np.linspace(-1.0, 1.0, width)[None, :], np.linspace(-1.0, 1.0, height)[:, None]
+    surface = sum(c * term for c, term in zip(coefficients, _quadratic_terms(u, v)))
+    return np.broadcast_to(surface, image.shape).astype(np.float32)
+
+
+def _quadratic_terms(u: np.ndarray, v: np.ndarray) -> list:
+    """The six terms 1, u, v, u^2, u*v, v^2 of a quadratic surface."""
+    return [np.ones_like(u * v), u, v, u * u, u * v, v * v]
+
+
+def _drop_specks(strong: np.ndarray, signal: np.ndarray) -> np.ndarray:
+    """Remove blobs of ink with less than SPECK times the ink of the biggest blob.
+
+    Blobs are found on a coarse grid of at most GRID x GRID cells (8-connected), so the pieces of
+    a broken stroke, in the same or neighbouring cells, join their digit and only specks well
+    away from it stand alone.
+    """
+    cell = -(-max(strong.shape) // GRID)                       # ceil: cells of cell x cell px
+    rows, cols = -(-strong.shape[0] // cell), -(-strong.shape[1] // cell)
+    ink = np.zeros((rows * cell, cols * cell))
+    ink[: strong.shape[0], : strong.shape[1]] = np.where(strong, signal, 0.0)
+    mass = ink.reshape(rows, cell, cols, cell).sum(axis=(1, 3))
+    labels = _label(mass > 0)
+    if labels.max() == 1:
+        return strong                                         # one blob: no specks
+    blob_mass = np.bincount(labels.ravel(), weights=mass.ravel())
+    blob_mass[0] = 0.0                                        # label 0 is the background
+    keep_cell = (blob_mass >= SPECK * blob_mass.max())[labels]
+    keep = np.repeat(np.repeat(keep_cell, cell, axis=0), cell, axis=1)
+    return strong & keep[: strong.shape[0], : strong.shape[1]]
+
+
+def _label(mask: np.ndarray) -> np.ndarray:
+    """Number the 8-connected blobs of a small boolean grid 1, 2, ...; 0 outside them.
+
+    The true cells still to number are a set of cell numbers row * width + col, counted with one
+    spare column so that no step to a neighbour wraps from one row's end onto the next row's
+    start. Each blob starts from any one of them and grows, while it is walked, by the
+    neighbours still in the set. (Python ints and sets: on a grid this small, several times
+    faster than indexing NumPy arrays cell by cell.)
+    """
+    width = mask.shape[1] + 1
+    steps = (-width - 1, -width, -width + 1, -1, 1, width - 1, width, width + 1)
+    rows, cols = np.nonzero(mask)
+    todo = set((rows * width + cols).tolist())
+    labels = np.zeros(mask.shape, np.int64)
+    number = 0
+    while todo:
+        number += 1
+        blob = [todo.pop()]
+        for cell in blob:                                     # blob grows as it is walked
+            for step in steps:
+                if cell + step in todo:
+                    todo.remove(cell + step)
+                    blob.append(cell + step)
+        blob = np.array(blob)
+        labels[blob // width, blob % width] = number
+    return labels
