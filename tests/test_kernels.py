@@ -4,9 +4,9 @@ import pytest
 
 import reference as ref
 from nncore.kernels.activation import relu_backward, relu_forward
-from nncore.kernels.conv import conv2d_backward_input, conv2d_backward_params, conv2d_forward
-from nncore.kernels.conv_taps import conv2d_taps_backward_params, conv2d_taps_forward
-from nncore.kernels.dense import dense_backward_input, dense_backward_params, dense_forward
+from nncore.kernels.conv import conv2d_backward, conv2d_forward
+from nncore.kernels.conv_taps import conv2d_taps_backward, conv2d_taps_forward
+from nncore.kernels.dense import dense_backward, dense_forward
 from nncore.kernels.dropout import dropout_mask, multiply
 from nncore.kernels.pool import maxpool2x2_backward, maxpool2x2_forward
 from nncore.kernels.softmax import softmax_cross_entropy
@@ -23,30 +23,46 @@ def close(actual, expected, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(37, 9, 11, 3, 5), (2, 28, 28, 1, 32), (5, 13, 13, 32, 64)])
-def test_conv2d_kernels_match_reference(dtype, shape):
+@pytest.mark.parametrize("forward, backward", [(conv2d_forward, conv2d_backward),
+                                               (conv2d_taps_forward, conv2d_taps_backward)],
+                         ids=["im2col", "taps"])
+def test_conv2d_kernels_match_reference(dtype, shape, forward, backward):
     """Both layouts of the patch matrix, im2col and taps, against the reference."""
     n, h, w, c, f = shape
     rng = np.random.default_rng(1)
     x = rng.standard_normal((n, h, w, c)).astype(dtype)
     weight = rng.standard_normal((3, 3, c, f)).astype(dtype)
     bias = rng.standard_normal(f).astype(dtype)
-    out = conv2d_forward(x, weight, bias, False)
+    out = forward(x, weight, bias, False)
     assert out.dtype == dtype and out.shape == (n, h - 2, w - 2, f)
-    out_ref = ref.conv2d_forward(x, weight, bias)
-    close(out, out_ref, dtype)
+    close(out, ref.conv2d_forward(x, weight, bias), dtype)
 
     dout = rng.standard_normal(out.shape).astype(dtype)
-    dw, db = conv2d_backward_params(dout, x, weight.shape)
-    dx = conv2d_backward_input(dout, weight, x.shape)
+    dw, db, dx = backward(dout, out, False, x, weight, True)
     dx_ref, dw_ref, db_ref = ref.conv2d_backward(dout, x, weight)
     close(dx, dx_ref, dtype)
     close(dw, dw_ref, dtype)
     close(db, db_ref, dtype)
 
-    close(conv2d_taps_forward(x, weight, bias, False), out_ref, dtype)
-    dw, db = conv2d_taps_backward_params(dout, x, weight.shape)
-    close(dw, dw_ref, dtype)
-    close(db, db_ref, dtype)
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("backward", [conv2d_backward, conv2d_taps_backward], ids=["im2col", "taps"])
+def test_conv2d_backward_through_the_relu(dtype, backward):
+    """With relu=True the backward is the plain one applied to dz = dout * (out > 0); without
+    input_grad it gives the same dw and db and an empty dx."""
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((21, 8, 9, 2)).astype(dtype)
+    weight = rng.standard_normal((3, 3, 2, 4)).astype(dtype)
+    out = conv2d_forward(x, weight, rng.standard_normal(4).astype(dtype), True)
+    assert 0.3 < (out == 0).mean() < 0.7
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    dw, db, dx = backward(dout, out, True, x, weight, True)
+    for actual, expected in zip((dw, db, dx), backward(np.where(out > 0, dout, 0), out, False, x, weight, True)):
+        np.testing.assert_array_equal(actual, expected)
+    dw_only, db_only, no_dx = backward(dout, out, True, x, weight, False)
+    np.testing.assert_array_equal(dw_only, dw)
+    np.testing.assert_array_equal(db_only, db)
+    assert no_dx.size == 0
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -114,10 +130,18 @@ def test_dense_matches_reference(dtype):
     close(dense_forward(x, w, b, False), ref.dense_forward(x, w, b), dtype)
     dout = rng.standard_normal((150, 7)).astype(dtype)
     dx_ref, dw_ref, db_ref = ref.dense_backward(dout, x, w)
-    dw, db = dense_backward_params(dout, x)
-    close(dense_backward_input(dout, w), dx_ref, dtype)
+    out = dense_forward(x, w, b, False)
+    dw, db, dx = dense_backward(dout, out, False, x, w, True)
+    close(dx, dx_ref, dtype)
     close(dw, dw_ref, dtype)
     close(db, db_ref, dtype)
+    # Through the ReLU: the same as the plain backward of dz = dout * (out > 0).
+    relu_out = dense_forward(x, w, b, True)
+    dz = np.where(relu_out > 0, dout, 0)
+    for actual, expected in zip(dense_backward(dout, relu_out, True, x, w, True),
+                                dense_backward(dz, relu_out, False, x, w, True)):
+        np.testing.assert_array_equal(actual, expected)
+    assert dense_backward(dout, out, False, x, w, False)[2].size == 0
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

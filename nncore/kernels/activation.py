@@ -3,8 +3,9 @@
     forward:  out = max(x, 0)
     backward: dx  = dout * (out > 0)      (the gradient passes where the input was positive)
 
-A Conv2D or Dense layer with activation="relu" applies the forward inside its own kernel
-(kernels/bias.py) and uses `relu_backward` here for its backward.
+`relu_forward` and `relu_backward` serve the standalone ReLU layer. A Conv2D or Dense layer with
+activation="relu" applies the forward inside its own kernel (kernels/bias.py), and its backward
+kernel calls `activation_gradient` on one chunk's rows at a time, while they are in the cache.
 """
 import numpy as np
 from numba import njit, prange
@@ -28,3 +29,12 @@ def relu_backward(dout, out):
         dx[k] = flat_dout[k] if flat_out[k] > 0 else 0
     return dx.reshape(dout.shape)
 
+
+@njit(cache=True)
+def activation_gradient(dout_rows, out_rows, relu):
+    """dz = dout * (out > 0) with a ReLU, else a copy of dout; rows (R, F) -> dz (R, F)."""
+    dz = np.empty_like(dout_rows)
+    for r in range(dz.shape[0]):
+        for f in range(dz.shape[1]):
+            dz[r, f] = dout_rows[r, f] if out_rows[r, f] > 0 or not relu else 0
+    return dz

@@ -7,22 +7,26 @@ becomes one matrix product once every input patch is laid out as a row ("im2col"
     out = cols @ W + b,   W = w reshaped to                    (KH*KW*C, F)
     (then max(out, 0) for a layer with a ReLU, on a chunk's rows while they are in the cache)
 
-and the backward pass is two more products and the scatter of the patches back ("col2im"):
+and the backward pass, given dz = dout * (out > 0) (or dout without a ReLU), is two more products
+and the scatter of the patches back ("col2im"):
 
-    dW    = cols.T @ dout                                      (KH*KW*C, F)
-    db    = sum over rows of dout                              (F,)
-    dcols = dout @ W.T                                         (N*OH*OW, KH*KW*C)
+    dW    = cols.T @ dz                                        (KH*KW*C, F)
+    db    = sum over rows of dz                                (F,)
+    dcols = dz @ W.T                                           (N*OH*OW, KH*KW*C)
     dx[n, i+di, j+dj, c] += dcols[(n, i, j), (di, dj, c)]
 
 Each kernel runs over chunks of 16 images (kernels/chunks.py) in parallel; the products are BLAS
 calls (np.dot) on a chunk's rows. dW and db are summed per chunk, then over chunks in order.
 A chunk's patches (16 images of 11x11 patches of 3x3x32: 2.2 MB) are built, used and dropped
 while they are still in the cache; the backward builds them again from x rather than keeping
-the whole batch's patches (18 MB at batch 128) in memory between the two passes.
+the whole batch's patches (18 MB at batch 128) in memory between the two passes. The backward
+does all of a chunk's work at once -- dz, dW, db, then dcols in the patches' buffer and dx --
+so each of these stays in the cache from one formula to the next.
 """
 import numpy as np
 from numba import njit, prange
 
+from nncore.kernels.activation import activation_gradient
 from nncore.kernels.bias import add_bias, bias_gradient
 from nncore.kernels.chunks import IMAGES_PER_CHUNK, chunk_bounds, n_chunks, sum_chunks
 
@@ -78,38 +82,29 @@ def conv2d_forward(x, w, b, relu):
 
 
 @njit(cache=True, parallel=True)
-def conv2d_backward_params(dout, x, w_shape):
-    """dout (N, OH, OW, F), x (N, H, W, C) -> dw (KH, KW, C, F), db (F,)."""
-    kernel_h, kernel_w, channels, filters = w_shape
+def conv2d_backward(dout, out, relu, x, w, input_grad):
+    """dout, out (N, OH, OW, F), x (N, H, W, C), w (KH, KW, C, F) -> dw, db and dx (N, H, W, C);
+    dx is empty unless input_grad. out is the forward's output, for the ReLU's gradient."""
+    kernel_h, kernel_w, channels, filters = w.shape
     n_images, out_h, out_w, _ = dout.shape
     pixels, patch = out_h * out_w, kernel_h * kernel_w * channels
     dout2d = dout.reshape(n_images * pixels, filters)
+    out2d = out.reshape(n_images * pixels, filters)
+    w2d_t = w.reshape(patch, filters).T.copy()
     chunks = n_chunks(n_images, IMAGES_PER_CHUNK)
     dw_parts = np.empty((chunks, patch, filters), dtype=dout.dtype)
     db_parts = np.empty((chunks, filters), dtype=dout.dtype)
+    dx = np.empty(x.shape if input_grad else (0, 0, 0, 0), dtype=dout.dtype)
     for chunk in prange(chunks):
         start, stop = chunk_bounds(chunk, n_images, IMAGES_PER_CHUNK)
+        rows = slice(start * pixels, stop * pixels)
+        dz = activation_gradient(dout2d[rows], out2d[rows], relu)
         cols = np.empty(((stop - start) * pixels, patch), dtype=x.dtype)
         im2col(x[start:stop], kernel_h, kernel_w, cols)
-        rows = dout2d[start * pixels:stop * pixels]
-        np.dot(cols.T, rows, dw_parts[chunk])
-        bias_gradient(rows, db_parts[chunk])
+        np.dot(cols.T, dz, dw_parts[chunk])
+        bias_gradient(dz, db_parts[chunk])
+        if input_grad:
+            np.dot(dz, w2d_t, cols)  # cols now holds dcols
+            col2im(cols, kernel_h, kernel_w, dx[start:stop])
     dw, db = sum_chunks(dw_parts), sum_chunks(db_parts)
-    return dw.reshape(w_shape), db
-
-
-@njit(cache=True, parallel=True)
-def conv2d_backward_input(dout, w, x_shape):
-    """dout (N, OH, OW, F), w (KH, KW, C, F) -> dx (N, H, W, C)."""
-    kernel_h, kernel_w, channels, filters = w.shape
-    n_images, out_h, out_w, _ = dout.shape
-    pixels = out_h * out_w
-    w2d_t = w.reshape(kernel_h * kernel_w * channels, filters).T.copy()
-    dout2d = dout.reshape(n_images * pixels, filters)
-    dx = np.empty(x_shape, dtype=dout.dtype)
-    chunks = n_chunks(n_images, IMAGES_PER_CHUNK)
-    for chunk in prange(chunks):
-        start, stop = chunk_bounds(chunk, n_images, IMAGES_PER_CHUNK)
-        dcols = np.dot(dout2d[start * pixels:stop * pixels], w2d_t)
-        col2im(dcols, kernel_h, kernel_w, dx[start:stop])
-    return dx
+    return dw.reshape(w.shape), db, dx

@@ -7,18 +7,20 @@ by (di, dj):
 
     taps[(di, dj, c), (n, i, j)] = x[n, i+di, j+dj, c]          (KH*KW*C, n*OH*OW)  = P.T
 
-    out = taps.T @ W + b          dW = taps @ dout          db = sum over pixels of dout
+    out = taps.T @ W + b          dW = taps @ dz          db = sum over pixels of dz
 
-For the first layer (3x3, one channel) a row of P is only 9 numbers picked one by one, while a
-row of `taps` is made of runs of OW neighbouring pixels, copied in one go. BLAS reads taps.T
-as P without a copy. (dx needs no kernel here: conv2d_backward_input in conv.py uses only dout
-and W. The first layer skips it anyway.)
+(dz = dout * (out > 0), or dout without a ReLU.) For the first layer (3x3, one channel) a row of
+P is only 9 numbers picked one by one, while a row of `taps` is made of runs of OW neighbouring
+pixels, copied in one go. BLAS reads taps.T as P without a copy. dx does not involve the patches
+(dcols = dz @ W.T, then col2im from kernels/conv.py), and the first layer skips it anyway.
 """
 import numpy as np
 from numba import njit, prange
 
+from nncore.kernels.activation import activation_gradient
 from nncore.kernels.bias import add_bias, bias_gradient
 from nncore.kernels.chunks import IMAGES_PER_CHUNK, chunk_bounds, n_chunks, sum_chunks
+from nncore.kernels.conv import col2im
 
 
 @njit(cache=True)
@@ -57,21 +59,28 @@ def conv2d_taps_forward(x, w, b, relu):
 
 
 @njit(cache=True, parallel=True)
-def conv2d_taps_backward_params(dout, x, w_shape):
-    """dout (N, OH, OW, F), x (N, H, W, C) -> dw (KH, KW, C, F), db (F,)."""
-    kernel_h, kernel_w, channels, filters = w_shape
+def conv2d_taps_backward(dout, out, relu, x, w, input_grad):
+    """dout, out (N, OH, OW, F), x (N, H, W, C), w (KH, KW, C, F) -> dw, db and dx (N, H, W, C);
+    dx is empty unless input_grad. out is the forward's output, for the ReLU's gradient."""
+    kernel_h, kernel_w, channels, filters = w.shape
     n_images, out_h, out_w, _ = dout.shape
     pixels, patch = out_h * out_w, kernel_h * kernel_w * channels
     dout2d = dout.reshape(n_images * pixels, filters)
+    out2d = out.reshape(n_images * pixels, filters)
+    w2d_t = w.reshape(patch, filters).T.copy()
     chunks = n_chunks(n_images, IMAGES_PER_CHUNK)
     dw_parts = np.empty((chunks, patch, filters), dtype=dout.dtype)
     db_parts = np.empty((chunks, filters), dtype=dout.dtype)
+    dx = np.empty(x.shape if input_grad else (0, 0, 0, 0), dtype=dout.dtype)
     for chunk in prange(chunks):
         start, stop = chunk_bounds(chunk, n_images, IMAGES_PER_CHUNK)
+        rows = slice(start * pixels, stop * pixels)
+        dz = activation_gradient(dout2d[rows], out2d[rows], relu)
         taps = np.empty((patch, (stop - start) * pixels), dtype=x.dtype)
         shifted_images(x[start:stop], kernel_h, kernel_w, taps)
-        rows = dout2d[start * pixels:stop * pixels]
-        np.dot(taps, rows, dw_parts[chunk])
-        bias_gradient(rows, db_parts[chunk])
+        np.dot(taps, dz, dw_parts[chunk])
+        bias_gradient(dz, db_parts[chunk])
+        if input_grad:
+            col2im(np.dot(dz, w2d_t), kernel_h, kernel_w, dx[start:stop])
     dw, db = sum_chunks(dw_parts), sum_chunks(db_parts)
-    return dw.reshape(w_shape), db
+    return dw.reshape(w.shape), db, dx

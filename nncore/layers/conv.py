@@ -20,14 +20,14 @@ chosen by the patch size KH*KW*C:
     layer: 3*3*32 = 288), where each patch is copied in runs of KW*C neighbouring numbers.
   - "taps" (kernels/conv_taps.py): P transposed, the image shifted once per tap (di, dj, c).
     Best for a narrow patch (the first layer: 3*3*1 = 9), copied in runs of OW pixels.
-The ReLU is applied inside the forward kernel while each chunk of z is still in the cache.
-The forward caches x and out; dx is the same matrix product and scatter either way.
+The forward caches x and out. Each kernel works on a chunk of images at a time: the forward
+applies the ReLU to a chunk of z while it is still in the cache, and the backward computes dz,
+dw, db and dx for a chunk in one go. dx is the same matrix product and scatter either way.
 """
 import numpy as np
 
-from nncore.kernels.activation import relu_backward
-from nncore.kernels.conv import conv2d_backward_input, conv2d_backward_params, conv2d_forward
-from nncore.kernels.conv_taps import conv2d_taps_backward_params, conv2d_taps_forward
+from nncore.kernels.conv import conv2d_backward, conv2d_forward
+from nncore.kernels.conv_taps import conv2d_taps_backward, conv2d_taps_forward
 from nncore.layers.base import Layer, check_activation, glorot_uniform
 
 TAPS_MAX_PATCH = 32  # lay the patches out as taps when KH*KW*C is at most this
@@ -51,26 +51,18 @@ class Conv2D(Layer):
         self.params["bias"] = np.zeros(out_channels, dtype=dtype)
 
     def forward(self, x):
-        weight, bias, relu = self.params["weight"], self.params["bias"], self.activation == "relu"
-        if self.method == "taps":
-            out = conv2d_taps_forward(x, weight, bias, relu)
-        else:
-            out = conv2d_forward(x, weight, bias, relu)
+        forward = conv2d_taps_forward if self.method == "taps" else conv2d_forward
+        out = forward(x, self.params["weight"], self.params["bias"], self.activation == "relu")
         self.cache = (x, out)
         return out
 
     def backward(self, dout):
         x, out = self.cache
-        weight = self.params["weight"]
-        dz = relu_backward(dout, out) if self.activation == "relu" else dout
-        if self.method == "taps":
-            dw, db = conv2d_taps_backward_params(dz, x, weight.shape)
-        else:
-            dw, db = conv2d_backward_params(dz, x, weight.shape)
+        backward = conv2d_taps_backward if self.method == "taps" else conv2d_backward
+        relu = self.activation == "relu"
+        dw, db, dx = backward(dout, out, relu, x, self.params["weight"], self.needs_input_grad)
         self.grads["weight"], self.grads["bias"] = dw, db
-        if not self.needs_input_grad:
-            return None
-        return conv2d_backward_input(dz, weight, x.shape)
+        return dx if self.needs_input_grad else None
 
     def config(self):
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,

@@ -8,8 +8,7 @@ Backward: dz = dout * [out > 0] with the ReLU, else dout
 """
 import numpy as np
 
-from nncore.kernels.activation import relu_backward
-from nncore.kernels.dense import dense_backward_input, dense_backward_params, dense_forward
+from nncore.kernels.dense import dense_backward, dense_forward
 from nncore.layers.base import Layer, check_activation, glorot_uniform
 
 
@@ -29,11 +28,10 @@ class Dense(Layer):
 
     def backward(self, dout):
         x, out = self.cache
-        dz = relu_backward(dout, out) if self.activation == "relu" else dout
-        self.grads["weight"], self.grads["bias"] = dense_backward_params(dz, x)
-        if not self.needs_input_grad:
-            return None
-        return dense_backward_input(dz, self.params["weight"])
+        relu = self.activation == "relu"
+        dw, db, dx = dense_backward(dout, out, relu, x, self.params["weight"], self.needs_input_grad)
+        self.grads["weight"], self.grads["bias"] = dw, db
+        return dx if self.needs_input_grad else None
 
     def config(self):
         return {"in_features": self.in_features, "out_features": self.out_features,
