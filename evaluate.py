@@ -6,16 +6,24 @@
 
 Each image is brought into MNIST's form first (mnist/preprocess.py: light ink on black, scaled
 into a 20x20 box, centred by its centre of mass in 28x28), then the network answers. With many
-images, worker processes preprocess the next ones while the network answers for the last. Exit
-status: 0 when every image was recognised, 1 when any could not be, 2 for a usage error or an
-unusable model file.
+images, worker processes preprocess the next ones while the network answers for the last.
+
+Nothing one image does stops the others: whatever goes wrong with it (a file that is not an
+image, an error in preprocessing, a preprocessed copy that cannot be saved, a worker process
+killed by the system) becomes that image's one error line, and the run goes on. Answers are
+printed in input order as soon as their batch is recognised. Exit status: 0 when every image was
+recognised, 1 when any could not be, 2 for a usage error or an unusable model file.
 """
 import argparse
 import functools
 import itertools
 import json
+import os
 import signal
 import sys
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "mnist_cnn.npz"
@@ -25,18 +33,21 @@ BATCH = 200
 # Up to this many images, the plain NumPy forward pass answers sooner than loading the compiled
 # Numba kernels would take (about 0.3 s in a fresh process); past it, the kernels are faster.
 NUMPY_MAX_IMAGES = 64
-# From this many images on, WORKERS processes preprocess them while this one runs the network.
+# From this many images on, worker processes preprocess them while this one runs the network.
 # Starting them costs some tens of milliseconds; preprocessing an image 0.3 ms (28x28) to a few
 # ms (a photo).
 POOL_MIN_IMAGES = 200
 WORKERS = 2
-CHUNK = 50  # images handed to a worker at a time
+CHUNK = 50         # images handed to a worker at a time
+MAX_DEATHS = 5     # worker processes that may die (killed by the system) before the run gives up
+NAME_MAX = 100  # characters of an input's name kept in the name of its preprocessed copy
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         description="Recognise the digit in each image (PNG, JPEG, GIF, BMP, TIFF, WebP, ...).",
-        epilog="Exit status: 0 all images recognised, 1 some could not be, 2 usage or model error.")
+        epilog="Exit status: 0 all images recognised, 1 some could not be, 2 usage or model error.",
+        allow_abbrev=False)
     parser.add_argument("paths", nargs="+", metavar="PATH",
                         help="an image file, or a directory: its image files, recursively, in sorted order")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL,
@@ -54,38 +65,65 @@ def parse_args(argv):
     return args
 
 
+def decoded(text) -> str:
+    """A path or message as text that any output can encode: the bytes of a file name that are
+    not UTF-8 (which Python keeps as lone surrogates) become escapes such as \\xff."""
+    text = os.fsdecode(text) if isinstance(text, Path) else text
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def printable(text) -> str:
+    """`decoded(text)` on one line: control characters become escapes too, so that a newline in
+    a file name cannot forge a result line. (JSON output escapes them by itself.)"""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in decoded(text))
+
+
 def image_files(paths, extensions):
     """Yield (path, error) for every input: files as given, directories expanded recursively."""
     for path in map(Path, paths):
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in extensions)
             if not found:
-                yield path, f"{path}: directory holds no image files"
+                yield path, f"{printable(path)}: directory holds no image files"
             yield from ((p, None) for p in found)
         elif path.exists():
             yield path, None
         else:
-            yield path, f"{path}: no such file or directory"
+            yield path, f"{printable(path)}: no such file or directory"
 
 
 def prepare(job, save_dir):
     """(index, path, error) -> (path, uint8 28x28 digit, None) or (path, None, error message).
 
-    Runs in the worker processes when there are many images, so it takes and returns plain data.
+    The fault barrier of one image: any exception becomes its error message. Runs in the worker
+    processes when there are many images, so it takes and returns plain data.
     """
     index, path, error = job
     if error:
         return path, None, error
     from mnist.errors import MnistError
     from mnist.preprocess import open_image, preprocess
+    name = printable(path)
     try:
-        digit = preprocess(open_image(path), name=str(path))
+        digit = preprocess(open_image(path), name=name)
     except MnistError as error:
-        return path, None, str(error)
+        return path, None, printable(str(error))
+    except Exception as error:   # a bug of ours, never the user's fault: say so, go on
+        return path, None, f"{name}: internal error while preprocessing ({internal(error)}); please report"
     if save_dir is not None:
-        from PIL import Image
-        Image.fromarray(digit).save(save_dir / f"{index:05d}_{path.stem}.png")
+        target = save_dir / f"{index:05d}_{printable(path.stem)[:NAME_MAX]}.png"
+        try:
+            from PIL import Image
+            Image.fromarray(digit).save(target)
+        except Exception as error:   # a full disk, a read-only directory, ...
+            return path, None, (f"{name}: could not save its preprocessed copy "
+                                f"{printable(target)} ({internal(error)})")
     return path, digit, None
+
+
+def internal(error: BaseException) -> str:
+    """'IndexError: index 3 is out of bounds', on one printable line."""
+    return printable(f"{type(error).__name__}: {error}".replace("\n", " "))
 
 
 def ignore_interrupts():
@@ -94,28 +132,81 @@ def ignore_interrupts():
 
 
 def recognise_in_workers(predict, jobs, prepare_job, args):
-    """Preprocess in WORKERS processes while this one runs the network; -> failures."""
+    """Preprocess in worker processes while this one runs the network; -> failures."""
     import numba
-    from multiprocessing import Pool
     threads = numba.get_num_threads()
     # The workers keep the cores busy, so the network runs on this thread alone: parallel
     # threads would keep waiting for one another whenever one of them is not scheduled.
     numba.set_num_threads(1)
     try:
-        with Pool(WORKERS, initializer=ignore_interrupts) as pool:   # leaving it stops the workers
-            return recognise_all(predict, pool.imap(prepare_job, jobs, chunksize=CHUNK), args)
+        return recognise_all(predict, prepare_in_workers(prepare_job, jobs), args)
     finally:
         numba.set_num_threads(threads)
+
+
+def prepare_chunk(prepare_job, chunk):
+    return [prepare_job(job) for job in chunk]
+
+
+def prepare_in_workers(prepare_job, jobs):
+    """Yield prepare_job(job) for every job, in order, computed CHUNK jobs at a time by WORKERS
+    processes, a few chunks ahead of the consumer (so memory stays bounded).
+
+    A worker that dies (the system's out-of-memory killer, a crash in a decoder) breaks the
+    pool: every chunk not yet answered is lost. Those jobs are then done again one at a time in
+    a pool of one worker, so that a job that kills its worker again is known for certain and
+    gets an error line; then the rest go on in a fresh pool. After MAX_DEATHS deaths the
+    remaining jobs get an error line each instead: something is wrong with the machine.
+    """
+    todo, deaths = deque(jobs), 0
+    while todo:
+        lost = []
+        with ProcessPoolExecutor(WORKERS, initializer=ignore_interrupts) as pool:
+            ahead = deque()
+            while todo or ahead:
+                while todo and len(ahead) < 2 * WORKERS:
+                    chunk = [todo.popleft() for _ in range(min(CHUNK, len(todo)))]
+                    ahead.append((chunk, pool.submit(prepare_chunk, prepare_job, chunk)))
+                chunk, future = ahead.popleft()
+                try:
+                    results = future.result()
+                except BrokenProcessPool:
+                    lost = chunk + [job for chunk, _ in ahead for job in chunk]
+                    break
+                except Exception as error:   # e.g. a job that cannot be sent to a worker
+                    why = f"internal error while preprocessing ({internal(error)}); please report"
+                    results = [died(job, why) for job in chunk]
+                yield from results
+        deaths += bool(lost)
+        for job in lost:   # one at a time, each in a pool of its own until one dies
+            if deaths > MAX_DEATHS:
+                yield died(job, "not preprocessed: worker processes keep dying")
+                continue
+            try:
+                with ProcessPoolExecutor(1, initializer=ignore_interrupts) as single:
+                    yield single.submit(prepare_job, job).result()
+            except BrokenProcessPool:
+                deaths += 1
+                yield died(job, "the worker process preparing it died (out of memory?)")
+        if deaths > MAX_DEATHS:
+            yield from (died(job, "not preprocessed: worker processes keep dying") for job in todo)
+            return
+
+
+def died(job, why):
+    """The prepared result of a job whose worker process died."""
+    _, path, error = job
+    return path, None, error or f"{printable(path)}: {why}"
 
 
 def report(path, probabilities, top_k, as_json):
     order = probabilities.argsort()[::-1]
     digit, confidence = int(order[0]), float(probabilities[order[0]])
     if as_json:
-        print(json.dumps({"path": str(path), "digit": digit, "confidence": round(confidence, 6),
+        print(json.dumps({"path": decoded(path), "digit": digit, "confidence": round(confidence, 6),
                           "probabilities": [round(float(p), 6) for p in probabilities]}))
         return
-    line = f"{path}: {digit} ({100 * confidence:.1f}%)"
+    line = f"{printable(path)}: {digit} ({100 * confidence:.1f}%)"
     if top_k > 1:
         line += "  then " + ", ".join(f"{int(k)} ({100 * probabilities[k]:.1f}%)" for k in order[1:top_k])
     print(line)
@@ -123,7 +214,7 @@ def report(path, probabilities, top_k, as_json):
 
 def report_error(path, message, as_json):
     if as_json:
-        print(json.dumps({"path": str(path), "error": message}))
+        print(json.dumps({"path": decoded(path), "error": message}))
     print(f"error: {message}", file=sys.stderr)
 
 
@@ -132,14 +223,33 @@ def recognise(predict, prepared, args):
     import numpy as np
     from mnist.normalize import to_model_input
     digits = [digit for _, digit, error in prepared if error is None]
-    probabilities = iter(predict(to_model_input(np.stack(digits))) if digits else [])
+    try:
+        probabilities = iter(predict(to_model_input(np.stack(digits))) if digits else [])
+    except Exception as error:   # the whole batch gets the error; the next batch still runs
+        failure = f"internal error while recognising ({internal(error)}); please report"
+        prepared = [(path, None, error or f"{printable(path)}: {failure}") for path, _, error in prepared]
+    failures = 0
     for path, _, error in prepared:
         if error is None:
-            report(path, next(probabilities), args.top_k, args.json)
-        else:
+            error = answer(path, next(probabilities), args)
+        if error is not None:
             report_error(path, error, args.json)
+            failures += 1
     sys.stdout.flush()
-    return sum(error is not None for _, _, error in prepared)
+    return failures
+
+
+def answer(path, probabilities, args):
+    """Print the answer for one image; -> None, or the error message that replaces it."""
+    import numpy as np
+    if not np.all(np.isfinite(probabilities)):
+        return f"{printable(path)}: the network's output is not finite (is the model file broken?)"
+    try:
+        report(path, probabilities, args.top_k, args.json)
+    except (UnicodeError, ValueError) as error:
+        return (f"{printable(path)}: internal error while printing its answer "
+                f"({internal(error)}); please report")
+    return None
 
 
 def recognise_all(predict, prepared, args):
@@ -152,14 +262,23 @@ def recognise_all(predict, prepared, args):
 
 def main(argv=None):
     args = parse_args(argv)
+    # A name or message that the terminal's encoding cannot show is escaped, never a crash.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     from nncore import ModelFileError, load_model
     try:
         model = load_model(args.model)
     except ModelFileError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {printable(str(error))}", file=sys.stderr)
         return 2
     if args.save_preprocessed is not None:
-        args.save_preprocessed.mkdir(parents=True, exist_ok=True)
+        try:
+            args.save_preprocessed.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            print(f"error: --save-preprocessed {printable(args.save_preprocessed)}: cannot create "
+                  f"the directory ({error.strerror})", file=sys.stderr)
+            return 2
 
     from PIL import Image
     extensions = {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}

@@ -1,7 +1,10 @@
 """evaluate.py as a user meets it: output formats, exit statuses and every kind of bad input."""
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -179,3 +182,138 @@ def test_worker_processes_give_the_same_output_in_input_order(capsys, model_file
     assert "not an image" in serial[1].splitlines()[6]
     saved = sorted(p.name for p in (tmp_path / "pooled").iterdir())
     assert saved == sorted(p.name for p in (tmp_path / "serial").iterdir()) and len(saved) == 12
+
+
+# --- The fault barrier: one image's trouble is that image's error line, never the run's. ---
+
+def copies(folder, digit_png, count):
+    folder.mkdir()
+    for k in range(count):
+        (folder / f"{k:03d}.png").write_bytes(digit_png.read_bytes())
+    return folder
+
+
+def test_an_unexpected_exception_is_one_images_error(capsys, model_file, digit_png, tmp_path,
+                                                      monkeypatch):
+    import mnist.preprocess
+    real = mnist.preprocess.preprocess
+
+    def fails_on_007(image, name="image"):
+        if name.endswith("007.png"):
+            raise IndexError("index 3 is out of bounds for axis 0 with size 1")
+        return real(image, name)
+
+    monkeypatch.setattr(mnist.preprocess, "preprocess", fails_on_007)
+    folder = copies(tmp_path / "many", digit_png, 12)
+    status, out, err = run(capsys, folder, "--model", model_file)
+    assert status == 1
+    lines = out.splitlines()
+    assert len(lines) == 11 and all(": " in line and "%" in line for line in lines)
+    message, = err.splitlines()
+    assert message == (f"error: {folder / '007.png'}: internal error while preprocessing "
+                       "(IndexError: index 3 is out of bounds for axis 0 with size 1); please report")
+
+
+def test_a_preprocessed_copy_that_cannot_be_saved_is_that_images_error(capsys, model_file, digit_png,
+                                                                        tmp_path):
+    seen = tmp_path / "seen"
+    (seen / "00000_one.png").mkdir(parents=True)        # the copy's name is taken by a directory
+    other = tmp_path / "two.png"
+    other.write_bytes(digit_png.read_bytes())
+    status, out, err = run(capsys, digit_png, other, "--model", model_file, "--save-preprocessed", seen)
+    assert status == 1
+    assert out.startswith(f"{other}: ") and len(out.splitlines()) == 1
+    assert "could not save its preprocessed copy" in err and "IsADirectoryError" in err
+
+
+def test_save_preprocessed_into_a_file_is_a_usage_error(capsys, model_file, digit_png, tmp_path):
+    (tmp_path / "file").write_text("")
+    status, out, err = run(capsys, digit_png, "--model", model_file, "--save-preprocessed",
+                           tmp_path / "file")
+    assert status == 2 and out == ""
+    assert err.startswith("error: --save-preprocessed") and err.count("\n") == 1
+
+
+def test_file_names_cannot_forge_lines_or_crash_the_output(capsys, model_file, digit_png, tmp_path):
+    forged = tmp_path / "x.png: 7 (99.9%)\nfake.png"
+    undecodable = Path(os.fsdecode(bytes(tmp_path) + b"/\xff\xfe.png"))
+    for path in (forged, undecodable):
+        path.write_bytes(digit_png.read_bytes())
+    status, out, err = run(capsys, forged, undecodable, "--model", model_file)
+    assert status == 0 and err == ""
+    first, second = out.splitlines()
+    assert first.startswith(f"{tmp_path}/x.png: 7 (99.9%)\\nfake.png: ")
+    assert second.startswith(f"{tmp_path}/\\xff\\xfe.png: ")
+    status, out, _ = run(capsys, forged, undecodable, "--model", model_file, "--json")
+    assert [json.loads(line)["path"] for line in out.splitlines()] == [
+        str(forged), f"{tmp_path}/\\xff\\xfe.png"]
+
+
+def test_a_non_finite_answer_is_an_error_not_nan(capsys, model_file, digit_png, monkeypatch):
+    from nncore import numpy_forward
+    monkeypatch.setattr(numpy_forward, "predict", lambda model, x: np.full((len(x), 10), np.nan))
+    status, out, err = run(capsys, digit_png, "--model", model_file, "--json")
+    assert status == 1
+    assert "not finite" in json.loads(out)["error"] and "NaN" not in out
+
+
+PREPARE = evaluate.prepare
+
+
+def prepare_or_die(job, save_dir):
+    """evaluate.prepare, except that its worker process dies (SIGKILL, as from the system's
+    out-of-memory killer) on 013.png. Module-level, so that it can be sent to a worker."""
+    if job[1].name == "013.png":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return PREPARE(job, save_dir)
+
+
+def always_die(job, save_dir):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_worker_killed_mid_run_costs_only_its_image(capsys, model_file, digit_png, tmp_path,
+                                                     monkeypatch):
+    folder = copies(tmp_path / "many", digit_png, 30)
+    monkeypatch.setattr(evaluate, "POOL_MIN_IMAGES", 2)
+    monkeypatch.setattr(evaluate, "CHUNK", 4)
+    monkeypatch.setattr(evaluate, "prepare", prepare_or_die)
+    status, out, err = run(capsys, folder, "--model", model_file)
+    assert status == 1
+    lines = out.splitlines()
+    assert [line.split(":")[0] for line in lines] == [str(folder / f"{k:03d}.png") for k in range(30)
+                                                      if k != 13]
+    assert err == f"error: {folder / '013.png'}: the worker process preparing it died (out of memory?)\n"
+
+
+def test_workers_that_keep_dying_end_the_run_with_an_error_per_image(capsys, model_file, digit_png,
+                                                                     tmp_path, monkeypatch):
+    folder = copies(tmp_path / "many", digit_png, 12)
+    monkeypatch.setattr(evaluate, "POOL_MIN_IMAGES", 2)
+    monkeypatch.setattr(evaluate, "CHUNK", 2)
+    monkeypatch.setattr(evaluate, "prepare", always_die)
+    status, out, err = run(capsys, folder, "--model", model_file)
+    assert status == 1 and out == ""
+    errors = err.splitlines()
+    assert len(errors) == 12
+    assert sum("died" in e for e in errors) == evaluate.MAX_DEATHS
+    assert all("keep dying" in e for e in errors[evaluate.MAX_DEATHS:])
+
+
+def test_an_externally_killed_worker_never_hangs_the_run(model_file, digit_png, tmp_path):
+    """kill -9 of a worker process of a real `evaluate.py` run: every image is still answered."""
+    folder = copies(tmp_path / "many", digit_png, 600)
+    process = subprocess.Popen([sys.executable, str(REPO / "evaluate.py"), str(folder), "--model",
+                                str(model_file)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    children = []
+    for _ in range(200):                                  # wait up to 20 s for the workers
+        children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+        if len(children) >= 2:
+            break
+        time.sleep(0.1)
+    assert children, "no worker process started"
+    os.kill(int(children[-1]), signal.SIGKILL)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert len(out.splitlines()) == 600 and "Traceback" not in err
