@@ -23,6 +23,8 @@ import os
 import platform
 import signal
 import sys
+import tempfile
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -52,6 +54,18 @@ AUGMENT_STREAM = 1
 NORMALIZATION = ("mnist.normalize.to_model_input: uint8 pixels / 255 -> float32 in [0, 1] "
                  "(0 = background, 1 = ink), shape (N, 28, 28, 1)")
 METRICS_COLUMNS = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
+# A batch loss this far above ln(10) = 2.30, the loss of a uniform guess over ten digits (and of
+# the freshly initialised network), means training has diverged, finite or not.
+DIVERGED_LOSS = 10 * math.log(10)
+# Upper bounds of the flags: beyond them a run would not fit in memory, or would never end.
+MAX_BATCH, MAX_EPOCHS, MAX_LR, MAX_SEED = 4096, 1000, 10.0, 2**63 - 1
+COMPILE_NOTICE_S = 1.0  # say that the kernels are compiling when loading them takes longer
+ENVIRONMENT = """environment variables:
+  MNIST_DATA_DIR  the MNIST directory when --data-dir is not given (default data/mnist)
+  MNIST_MIRRORS   base URLs (http://, https:// or file://, separated by commas) to download the
+                  four MNIST files from, instead of the public mirrors; for a machine offline,
+                  put train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz,
+                  t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz in the data directory"""
 
 
 class Abort(Exception):
@@ -67,23 +81,24 @@ def build_parser() -> argparse.ArgumentParser:
     d = DEFAULTS
     p = argparse.ArgumentParser(description="Train the MNIST CNN (NumPy + Numba) and save it, "
                                 "with its metrics and plots, in --out.",
-                                argument_default=argparse.SUPPRESS)
-    p.add_argument("--epochs", type=positive(int),
-                   help=f"passes over the training images (default {d['epochs']})")
-    p.add_argument("--batch-size", type=positive(int),
-                   help=f"images per Adam step (default {d['batch_size']})")
-    p.add_argument("--lr", type=positive(float),
+                                argument_default=argparse.SUPPRESS, allow_abbrev=False,
+                                epilog=ENVIRONMENT, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--epochs", type=FLAG_TYPES["epochs"],
+                   help=f"passes over the training images, 1-{MAX_EPOCHS} (default {d['epochs']})")
+    p.add_argument("--batch-size", type=FLAG_TYPES["batch_size"],
+                   help=f"images per Adam step, 1-{MAX_BATCH} (default {d['batch_size']})")
+    p.add_argument("--lr", type=FLAG_TYPES["lr"],
                    help="Adam's learning rate in the first epoch; it decays (cosine) toward lr/100 "
                    f"over the run (default {d['lr']})")
-    p.add_argument("--seed", type=int,
-                   help="seed of the initial weights, batch order, dropout and augmentation: the "
-                   f"same seed and flags give the same model (default {d['seed']})")
-    p.add_argument("--limit", type=positive(int), metavar="N",
+    p.add_argument("--seed", type=FLAG_TYPES["seed"],
+                   help="seed of the initial weights, batch order, dropout and augmentation, 0 or "
+                   f"more: the same seed and flags give the same model (default {d['seed']})")
+    p.add_argument("--limit", type=FLAG_TYPES["limit"], metavar="N",
                    help="use only the first N training images, validation included, for quick "
                    "runs (default: all 60,000)")
-    p.add_argument("--val-fraction", type=positive(float), metavar="F",
-                   help="hold out the last fraction F of the training images to validate on "
-                   f"after each epoch (default {d['val_fraction']})")
+    p.add_argument("--val-fraction", type=FLAG_TYPES["val_fraction"], metavar="F",
+                   help="hold out the last fraction F (between 0 and 1) of the training "
+                   f"images to validate on after each epoch (default {d['val_fraction']})")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction,
                    help="randomly shift, rotate and scale the training images a little, a fresh "
                    "draw every time (default: on)")
@@ -97,14 +112,28 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def positive(kind):
+def in_range(kind, low, high, low_inclusive=True, high_inclusive=True):
+    """An argparse type: `kind(text)`, refused unless finite and between low and high."""
     def parse(text):
         value = kind(text)
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        above = value >= low if low_inclusive else value > low
+        below = high is None or (value <= high if high_inclusive else value < high)
+        if not (math.isfinite(value) and above and below):
+            bounds = f"{'at least' if low_inclusive else 'above'} {low}"
+            if high is not None:
+                bounds += f" and {'at most' if high_inclusive else 'below'} {high}"
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {text}")
         return value
     parse.__name__ = kind.__name__  # argparse names the type in its error messages
     return parse
+
+
+FLAG_TYPES = {  # what each numeric flag accepts, from the command line or from a checkpoint
+    "epochs": in_range(int, 1, MAX_EPOCHS), "batch_size": in_range(int, 1, MAX_BATCH),
+    "lr": in_range(float, 0, MAX_LR, low_inclusive=False), "seed": in_range(int, 0, MAX_SEED),
+    "limit": in_range(int, 1, None),
+    "val_fraction": in_range(float, 0, 1, low_inclusive=False, high_inclusive=False),
+}
 
 
 def learning_rate(lr, epoch, epochs) -> float:
@@ -149,7 +178,7 @@ def run(given: dict) -> int:
     if "resume" in given:
         # The checkpoint overwrites the weights, Adam's state and the Dropout generator.
         model, optimizer = mnist_cnn(), Adam()
-        progress = load_checkpoint(given["resume"], model, optimizer)
+        progress = check_progress(given["resume"], load_checkpoint(given["resume"], model, optimizer))
         settings = resumed_settings(progress["flags"], given)
         print(f"resuming {given['resume']} at epoch {progress['epoch'] + 1}, "
               f"batch {progress['batch']}", flush=True)
@@ -163,12 +192,13 @@ def run(given: dict) -> int:
     if "resume" not in given and checkpoint.exists():
         raise Abort(f"{checkpoint} holds an unfinished run: continue it with "
                     f"`python train.py --resume {checkpoint}`, or delete it to start afresh", 2)
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_out(out)
     data = load_mnist(settings["data_dir"])
     splits = training_data(data, settings)
     print(f"training on {len(splits[0]):,} images ({'with' if settings['augment'] else 'without'} "
           f"augmentation), validating on {len(splits[2]):,}; {settings['epochs']} epoch(s) of "
           f"batch {settings['batch_size']}", flush=True)
+    compile_kernels()
     with StopOnCtrlC() as stop:
         finished = train(model, optimizer, splits, settings, progress, out, stop)
     if not finished:
@@ -179,6 +209,84 @@ def run(given: dict) -> int:
     finish(model, data, splits, settings, progress, out)
     checkpoint.unlink(missing_ok=True)
     return 0
+
+
+def prepare_out(out: Path) -> None:
+    """Make sure --out can be written now, not after the first epoch's work; remove the
+    temporary files that a crash in the middle of a save leaves behind."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as e:
+        raise Abort(f"--out {out}: cannot write there ({e.strerror})", 2) from None
+    for name in (MODEL_FILE, CHECKPOINT_FILE, METRICS_FILE):
+        for stale in out.glob(f"{name}.*.tmp"):
+            stale.unlink(missing_ok=True)
+            print(f"removed {stale}, left by an interrupted save", file=sys.stderr)
+
+
+def check_progress(path, progress) -> dict:
+    """The progress record of a checkpoint, checked field by field: a resumed run trusts it."""
+    def need(ok, what):
+        if not ok:
+            raise Abort(f"{path}: malformed checkpoint: {what}", 2)
+
+    def count(value):
+        return type(value) is int and 0 <= value <= 2**62
+
+    def number(value):
+        return type(value) in (int, float) and math.isfinite(value) and value >= 0
+
+    need(isinstance(progress, dict), "the progress record is not a mapping")
+    for key in ("epoch", "batch", "seen", "correct"):
+        need(count(progress.get(key)), f"progress {key!r} is not a count")
+    for key in ("loss_sum", "seconds"):
+        need(number(progress.get(key)), f"progress {key!r} is not a number")
+    flags = progress.get("flags")
+    need(isinstance(flags, dict) and set(DEFAULTS) - {"resume"} <= set(flags), "flags are missing")
+    need(type(flags["augment"]) is bool, "flag augment is not true or false")
+    for key, check in FLAG_TYPES.items():
+        value = flags[key]
+        if not (key == "limit" and value is None):
+            need(type(value) in (int, float), f"flag {key} is not a number")
+            try:
+                check(str(value))
+            except (argparse.ArgumentTypeError, ValueError) as e:
+                need(False, f"flag {key}: {e}")
+    history = progress.get("history")
+    need(isinstance(history, list) and len(history) == progress["epoch"] <= flags["epochs"],
+         "the epochs done do not match the history")
+    for row in history:
+        need(isinstance(row, dict) and set(row) == set(METRICS_COLUMNS)
+             and all(number(row[key]) for key in METRICS_COLUMNS), "a history row is malformed")
+    return progress
+
+
+def compile_kernels() -> None:
+    """Run one training step of a throwaway model, so that Numba compiles every kernel now
+    (about 20 s, the first run only) or loads them from its cache (later runs), and say so
+    when it takes long. The real model's weights and random streams are not touched."""
+    said = threading.Event()
+
+    def say():
+        print("compiling the kernels (first run only, about 20 s) ...", file=sys.stderr, flush=True)
+        said.set()
+    timer, started = threading.Timer(COMPILE_NOTICE_S, say), time.perf_counter()
+    timer.start()
+    try:
+        model, loss_fn, optimizer = mnist_cnn(0), SoftmaxCrossEntropy(), Adam()
+        x = augment_batch(np.zeros((2, 28, 28, 1), np.float32), np.random.default_rng(0))
+        loss_fn.forward(model.forward(x), np.zeros(2, np.uint8))
+        model.backward(loss_fn.backward())
+        optimizer.step(model)
+        model.eval()
+        model.forward(x)
+    finally:
+        timer.cancel()
+    if said.is_set():
+        print(f"compiled in {time.perf_counter() - started:.0f} s; later runs load the kernels from "
+              "Numba's cache", file=sys.stderr, flush=True)
 
 
 def resumed_settings(saved: dict, given: dict) -> dict:
@@ -202,8 +310,6 @@ def training_data(data, settings):
     images, labels = data.train_images, data.train_labels
     if settings["limit"]:
         images, labels = images[:settings["limit"]], labels[:settings["limit"]]
-    if not settings["val_fraction"] < 1:
-        raise Abort(f"--val-fraction must be below 1, got {settings['val_fraction']}", 2)
     splits = split_validation(images, labels, settings["val_fraction"])
     if len(splits[0]) == 0 or len(splits[2]) == 0:
         raise Abort(f"{len(images)} images leave none to train or to validate on with "
@@ -225,38 +331,43 @@ def train(model, optimizer, splits, settings, progress, out, stop) -> bool:
         # The order depends on (seed, epoch) only: a resumed epoch skips the batches it did.
         batches = itertools.islice(iterate_batches(len(x_train), batch_size, seed, epoch),
                                    progress["batch"], None)
-        bar = tqdm(total=len(x_train), initial=progress["seen"], unit="img", leave=False,
-                   desc=f"epoch {epoch + 1}/{epochs}", dynamic_ncols=True, mininterval=0.5)
-        for batch, index in enumerate(batches, start=progress["batch"]):
-            x, y = to_model_input(x_train[index]), y_train[index]
-            if settings["augment"]:
-                x = augment_batch(x, np.random.default_rng([seed, epoch, batch, AUGMENT_STREAM]))
-            loss = loss_fn.forward(model.forward(x), y)
-            if not math.isfinite(loss):
-                kept = (f"the last good checkpoint, {checkpoint}, is kept" if checkpoint.exists()
-                        else "no epoch had finished, so there is no checkpoint")
-                raise Abort(f"the loss became {loss} at epoch {epoch + 1}, batch {batch}: training "
-                            f"diverged and stopped; {kept}. Try a lower --lr.")
-            model.backward(loss_fn.backward())
-            optimizer.step(model)
-            progress["batch"] = batch + 1
-            progress["seen"] += len(y)
-            progress["loss_sum"] += loss * len(y)
-            progress["correct"] += int(np.count_nonzero(loss_fn.probabilities.argmax(axis=1) == y))
-            bar.update(len(y))
-            bar.set_postfix(loss=f"{progress['loss_sum'] / progress['seen']:.4f}",
-                            acc=f"{progress['correct'] / progress['seen']:.2%}", refresh=False)
-            if stop.requested:
-                break
-        bar.close()
+        # The bar is closed (its line cleared) before anything else is printed, errors included.
+        with tqdm(total=len(x_train), initial=progress["seen"], unit="img", leave=False,
+                  desc=f"epoch {epoch + 1}/{epochs}", dynamic_ncols=True, mininterval=0.5) as bar:
+            for batch, index in enumerate(batches, start=progress["batch"]):
+                x, y = to_model_input(x_train[index]), y_train[index]
+                if settings["augment"]:
+                    x = augment_batch(x, np.random.default_rng([seed, epoch, batch, AUGMENT_STREAM]))
+                loss = loss_fn.forward(model.forward(x), y)
+                if not loss <= DIVERGED_LOSS:   # NaN too
+                    raise Abort(diverged_message(loss, epoch, batch, checkpoint))
+                model.backward(loss_fn.backward())
+                optimizer.step(model)
+                progress["batch"] = batch + 1
+                progress["seen"] += len(y)
+                progress["loss_sum"] += loss * len(y)
+                progress["correct"] += int(np.count_nonzero(loss_fn.probabilities.argmax(axis=1) == y))
+                bar.update(len(y))
+                bar.set_postfix(loss=f"{progress['loss_sum'] / progress['seen']:.4f}",
+                                acc=f"{progress['correct'] / progress['seen']:.2%}", refresh=False)
+                if stop.requested:
+                    break
         progress["seconds"] += time.perf_counter() - started
         if stop.requested:
             save_checkpoint(checkpoint, model, optimizer, progress)
             return False
         end_epoch(model, optimizer, x_val, y_val, progress, epochs)
-        write_metrics(out / METRICS_FILE, progress["history"])
         save_checkpoint(checkpoint, model, optimizer, progress)
+        write_metrics(out / METRICS_FILE, progress["history"])   # after the checkpoint it describes
     return not stop.requested
+
+
+def diverged_message(loss, epoch, batch, checkpoint) -> str:
+    kept = (f"the last good checkpoint, {checkpoint}, is kept" if checkpoint.exists()
+            else "no epoch had finished, so there is no checkpoint")
+    how = "became" if not math.isfinite(loss) else f"grew far beyond {math.log(10):.2f} (a guess) to"
+    return (f"the loss {how} {loss:.4g} at epoch {epoch + 1}, batch {batch}: training diverged "
+            f"and stopped; {kept}. Try a lower --lr.")
 
 
 def end_epoch(model, optimizer, x_val, y_val, progress, epochs) -> None:
@@ -289,12 +400,21 @@ def evaluate(model, images, labels, batch_size=256):
 
 
 def write_metrics(path, history) -> None:
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=METRICS_COLUMNS)
-        writer.writeheader()
-        for row in history:
-            writer.writerow({key: f"{value:.6g}" if isinstance(value, float) else value
-                             for key, value in row.items()})
+    """One CSV row per epoch, written atomically: a temporary file, then a rename."""
+    path = Path(path)
+    fd, temp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=METRICS_COLUMNS)
+            writer.writeheader()
+            for row in history:
+                writer.writerow({key: f"{value:.6g}" if isinstance(value, float) else value
+                                 for key, value in row.items()})
+        os.chmod(temp, 0o644)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
 
 
 def finish(model, data, splits, settings, progress, out) -> None:

@@ -148,7 +148,10 @@ def test_diverging_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, mnist
                        "--data-dir", str(mnist_data_dir), "--out", str(out)])
     assert code == 1
     message = capsys.readouterr().err
-    assert "the loss became nan at epoch 2" in message and "checkpoint.npz, is kept" in message
+    assert "at epoch 2, batch " in message and "training diverged" in message
+    assert "checkpoint.npz, is kept" in message
+    last = message.replace("\r", "\n").splitlines()[-1]   # the progress bar cleared before it
+    assert last.startswith("error: the loss ")
     model, metadata, _ = read_model_file(out / "checkpoint.npz")  # which checks every weight is finite
     assert metadata["checkpoint"]["progress"]["epoch"] == 1
     assert not (out / "mnist_cnn.npz").exists()
@@ -175,3 +178,105 @@ def test_shipped_model_records_its_true_test_accuracy(train, mnist_data):
     assert accuracy >= 0.993
     # It is the model that `python train.py` makes with its defaults.
     assert model.metadata["flags"] == {key: train.DEFAULTS[key] for key in train.TRAINING_FLAGS}
+
+
+# --- Bad flags, bad checkpoints, a diverging run: one clear line each, found before any work. ---
+
+@pytest.mark.parametrize("argv, message", [
+    (["--seed", "-1"], "--seed: must be at least 0"),
+    (["--batch-size", "100000"], "--batch-size: must be at least 1 and at most 4096"),
+    (["--lr", "inf"], "--lr: must be above 0"),
+    (["--lr", "nan"], "--lr: must be above 0"),
+    (["--epochs", "0"], "--epochs: must be at least 1"),
+    (["--val-fraction", "1"], "--val-fraction: must be above 0 and below 1"),
+    (["--epoch", "3"], "unrecognized arguments: --epoch 3"),    # no abbreviations
+])
+def test_bad_flags_are_refused_with_one_line(train, capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_:
+        train.main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_an_unwritable_out_is_found_before_loading_any_data(train, tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    code = train.main(["--out", str(tmp_path / "file" / "run"), "--data-dir", str(tmp_path / "none")])
+    assert code == 2
+    assert capsys.readouterr().err == f"error: --out {tmp_path / 'file' / 'run'}: cannot write there (Not a directory)\n"
+    assert not (tmp_path / "none").exists()
+
+
+def test_a_finite_but_exploding_loss_stops_the_run(train, tmp_path, mnist_data_dir, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    stale = out / "checkpoint.npz.k2j3h4.tmp"    # left by a crash in the middle of a save
+    stale.write_bytes(b"PK\x03\x04 half an archive")
+    code = train.main(["--limit", "600", "--epochs", "1", "--batch-size", "32", "--lr", "10",
+                       "--no-augment", "--data-dir", str(mnist_data_dir), "--out", str(out)])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert f"removed {stale}" in err and not stale.exists()
+    last = err.splitlines()[-1]
+    assert last.startswith("error: the loss ") and "training diverged and stopped" in last
+
+
+def test_metrics_are_written_after_the_checkpoint_they_describe(train, tmp_path, mnist_data_dir,
+                                                                monkeypatch, capsys):
+    def crash(*args):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(train, "save_checkpoint", crash)
+    out = tmp_path / "run"
+    code = train.main(["--limit", "600", "--epochs", "1", "--no-augment",
+                       "--data-dir", str(mnist_data_dir), "--out", str(out)])
+    assert code == 1 and "No space left on device" in capsys.readouterr().err
+    assert list(out.iterdir()) == []      # no metrics.csv describing a checkpoint that is not there
+
+
+def one_step_state():
+    """A model and an Adam optimiser after one real step: a valid state to save."""
+    from nncore import Adam, SoftmaxCrossEntropy, mnist_cnn
+    model, optimizer, loss_fn = mnist_cnn(0), Adam(), SoftmaxCrossEntropy()
+    loss_fn.forward(model.forward(np.zeros((2, 28, 28, 1), np.float32)), np.array([1, 2]))
+    model.backward(loss_fn.backward())
+    optimizer.step(model)
+    return model, optimizer
+
+
+@pytest.mark.parametrize("change, problem", [
+    ({"epoch": "three"}, "progress 'epoch' is not a count"),
+    ({"batch": -5}, "progress 'batch' is not a count"),
+    ({"loss_sum": None}, "progress 'loss_sum' is not a number"),
+    ({"flags": {}}, "flags are missing"),
+    ({"epoch": 1, "history": [{"epoch": 1}]}, "a history row is malformed"),
+    ({"epoch": 2}, "the epochs done do not match the history"),
+    ("flags.seed", "flag seed: must be at least 0"),
+    ("flags.batch_size", "flag batch_size: must be at least 1 and at most 4096"),
+    ("not a dict", "the progress record is not a mapping"),
+])
+def test_a_checkpoint_with_bad_progress_is_refused_in_one_line(train, tmp_path, capsys, change, problem):
+    from nncore.checkpoint import save_checkpoint
+    model, optimizer = one_step_state()
+    flags = {key: value for key, value in train.DEFAULTS.items() if key != "resume"}
+    progress = {"epoch": 0, "history": [], **train.new_epoch(), "flags": flags}
+    if change == "flags.seed":
+        flags["seed"] = -1
+    elif change == "flags.batch_size":
+        flags["batch_size"] = 10**9
+    elif change == "not a dict":
+        progress = ["epoch", 0]
+    else:
+        progress.update(change)
+    path = tmp_path / "checkpoint.npz"
+    save_checkpoint(path, model, optimizer, progress)
+    assert train.main(["--resume", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {path}: malformed checkpoint: {problem}") and err.count("\n") == 1
+
+
+def test_slow_kernel_loading_is_announced_and_its_end_shown(train, monkeypatch, capsys):
+    monkeypatch.setattr(train, "COMPILE_NOTICE_S", 0.0)
+    train.compile_kernels()
+    first, second = capsys.readouterr().err.splitlines()
+    assert first == "compiling the kernels (first run only, about 20 s) ..."
+    assert second.startswith("compiled in ") and "Numba's cache" in second
