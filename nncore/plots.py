@@ -4,36 +4,52 @@ Matplotlib is imported inside the functions, so training code that never plots d
 for it, and the figures are drawn with the non-interactive Agg backend directly (no pyplot, no
 window, works on a server without a display).
 
-    plot_curves(history, "models/training_curves.png")
+    plot_curves(history, "models/training_curves.png", test_accuracy=0.994)
     plot_confusion_matrix(matrix, "models/confusion_matrix.png", "Test set: 99.4% correct")
 """
 import numpy as np
 
 
-def plot_curves(history: list[dict], path) -> None:
-    """Loss and accuracy per epoch, training and validation side by side.
+def plot_curves(history: list[dict], path, test_accuracy=None, augment=True):
+    """Loss and accuracy per epoch, training and validation side by side; returns the figure.
 
     `history` holds one dict per epoch with keys epoch, train_loss, train_acc, val_loss, val_acc.
-    """
-    from matplotlib.ticker import FormatStrFormatter, LogLocator, MaxNLocator, NullFormatter
+    `test_accuracy` (a fraction), if given, is marked at the last epoch: the final model's
+    score on the test set. `augment` says whether training used augmentation (for the caption).
 
-    fig = _figure(figsize=(10, 4))
+    The two curves are measured differently, and a caption under the plots says so: the
+    training figures are averaged over the epoch's batches, while the model is still learning,
+    with dropout (and augmentation) on; validation scores the model at the end of the epoch with
+    both off. That is why the training curve lies below the validation curve.
+    """
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+
+    fig = _figure(figsize=(10, 4.6))
     epochs = [row["epoch"] for row in history]
     loss_ax, acc_ax = fig.subplots(1, 2)
-    for split, style in (("train", "o-"), ("val", "s--")):
-        loss_ax.plot(epochs, [row[f"{split}_loss"] for row in history], style, label=split)
-        acc_ax.plot(epochs, [100 * row[f"{split}_acc"] for row in history], style, label=split)
+    for split, label, style in (("train", "training", "o-"), ("val", "validation", "s--")):
+        loss_ax.plot(epochs, [row[f"{split}_loss"] for row in history], style, label=label)
+        acc_ax.plot(epochs, [100 * row[f"{split}_acc"] for row in history], style, label=label)
+    if test_accuracy is not None:
+        acc_ax.plot(epochs[-1], 100 * test_accuracy, "*", color="C2", markersize=14,
+                    label=f"test, final model: {test_accuracy:.2%}")
     loss_ax.set(title="Cross-entropy loss", xlabel="epoch", ylabel="loss (log scale)", yscale="log")
     loss_ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))  # 0.02, 0.05, 0.1, 0.2 ...
     loss_ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))  # 0.05 rather than 5 x 10^-2
     loss_ax.yaxis.set_minor_formatter(NullFormatter())
     acc_ax.set(title="Accuracy", xlabel="epoch", ylabel="% correct")
     for ax in (loss_ax, acc_ax):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        _whole_epochs(ax, epochs)
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.tight_layout()
+    noise = "dropout and augmentation" if augment else "dropout"
+    caption = (f"Training figures are averaged over each epoch while the model learns, with "
+               f"{noise} on;\nvalidation and test score the model at the end of the epoch "
+               f"without {noise}, which is why training lies below validation.")
+    fig.text(0.5, 0.02, caption, ha="center", va="bottom", fontsize=9, color="0.25")
+    fig.tight_layout(rect=(0, 0.09, 1, 1))  # leave the bottom for the caption
     fig.savefig(path, dpi=100)
+    return fig
 
 
 def plot_confusion_matrix(matrix: np.ndarray, path, title: str) -> None:
@@ -61,6 +77,17 @@ def plot_confusion_matrix(matrix: np.ndarray, path, title: str) -> None:
     fig.colorbar(image, ax=ax, label="images (log scale)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+
+
+def _whole_epochs(ax, epochs) -> None:
+    """An epoch axis with ticks at whole epochs only, half an epoch of margin at each end.
+
+    (Left to itself, Matplotlib labels a one-epoch run 0.945, 0.960, ... 1.050.)
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
 
 
 def _figure(figsize):
