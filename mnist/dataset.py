@@ -77,7 +77,8 @@ def iterate_batches(n_samples, batch_size, seed, epoch):
 
     The order comes from `np.random.default_rng([seed, epoch, SHUFFLE_STREAM])`, so it depends
     on (seed, epoch) only. (The tag keeps it apart from `default_rng(seed)`, which draws the
-    initial weights: NumPy pads a short seed with zeros, so [seed, 0] would equal [seed].) to resume an epoch after k batches, skip the first k
+    initial weights: NumPy pads a short seed with zeros, so [seed, 0] would equal [seed].)
+    To resume an epoch after k batches, skip the first k
     (`itertools.islice(iterate_batches(...), k, None)`) and the rest comes out identical.
     The last batch holds the remainder when batch_size does not divide n_samples.
     """

@@ -3,11 +3,17 @@
 `ensure_mnist()` makes sure the data directory holds the four files, each one verified: the
 SHA-256 of its decompressed content must equal the published value below (decompressed,
 because mirrors gzip the same bytes differently). A file that is missing or fails the check is
-downloaded from the mirrors, tried in order; each mirror gets a second try before we move on.
+downloaded from the mirrors, tried in order. A mirror gets a second try only when its failure
+may pass (a timeout, a 5xx server error); an unknown host, a refused connection, a 404 or a
+bad file are not asked twice. Each failure is printed once, as it happens; when every mirror
+has failed, the error says what to do instead.
 
 A download never leaves a half-written file that could later be read as data: it goes to a
 temporary file in the data directory, is verified, and only then renamed over the final name
 (`os.replace` is atomic). On any failure, Ctrl-C included, the temporary file is removed.
+Nothing is held whole in memory: responses are streamed to disk (and cut off past
+MAX_DOWNLOAD_BYTES), content is hashed as it is inflated (and refused past
+mnist.idx.MAX_CONTENT_BYTES, so a "gzip bomb" costs neither memory nor much time).
 
 Settings, each an argument first, then an environment variable, then the default:
     data directory   data_dir=     MNIST_DATA_DIR   data/mnist (relative to the working directory)
@@ -22,6 +28,7 @@ import re
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from http.client import HTTPException
 from pathlib import Path
@@ -29,7 +36,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from mnist.errors import MnistError
-from mnist.idx import read_decompressed
+from mnist.idx import open_content
 
 # File name -> SHA-256 of its DEcompressed content, as published for the original files.
 MNIST_SHA256 = {
@@ -47,9 +54,10 @@ DEFAULT_MIRRORS = (
 )
 DEFAULT_DATA_DIR = "data/mnist"
 TIMEOUT_S = 30  # for connecting and for each read from the socket
-ATTEMPTS_PER_MIRROR = 2
-RETRY_DELAY_S = 2.0
+ATTEMPTS_PER_MIRROR = 2  # the second only after a timeout or a 5xx answer
+RETRY_DELAY_S = 1.0
 CHUNK_BYTES = 1 << 16
+MAX_DOWNLOAD_BYTES = 20_000_000  # the largest gzipped MNIST file is 9.9 MB
 
 
 def resolve_data_dir(data_dir=None) -> Path:
@@ -73,17 +81,21 @@ def resolve_mirrors(mirrors=None) -> list[str]:
 def file_problem(path: Path, sha256: str, name=None):
     """None if `path` holds the expected content, else what is wrong with it.
 
-    `name` is what the message calls the file (default: its file name).
+    The content is hashed as it is read, a chunk at a time, and refused past
+    MAX_CONTENT_BYTES. `name` is what the message calls the file (default: its file name).
     """
     name = name or path.name
     if not path.exists():
         return f"{name}: missing"
+    digest = hashlib.sha256()
     try:
-        actual = hashlib.sha256(read_decompressed(path, name)).hexdigest()
+        with open_content(path, name) as content:
+            for chunk in content:
+                digest.update(chunk)
     except MnistError as error:
         return str(error)
-    if actual != sha256:
-        return f"{name}: SHA-256 of the content is {actual}, expected {sha256}"
+    if digest.hexdigest() != sha256:
+        return f"{name}: SHA-256 of the content is {digest.hexdigest()}, expected {sha256}"
     return None
 
 
@@ -104,12 +116,17 @@ def ensure_mnist(data_dir=None, mirrors=None, progress=True, checksums=None) -> 
             data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise MnistError(f"{data_dir}: cannot create the data directory: {error}") from error
+        if progress:
+            files = "1 MNIST file" if len(needed) == 1 else f"{len(needed)} MNIST files"
+            print(f"downloading {files} into {data_dir.resolve()}", file=sys.stderr)
     for index, name in enumerate(needed):
         if paths[name].exists():
             print(f"{problems[name]}; downloading it again", file=sys.stderr)
-        failures = _download_from_mirrors(name, paths[name], checksums[name], mirrors, progress)
-        if failures:
-            raise MnistError(_give_up_message(name, failures, needed[index:], data_dir))
+        served_by = _download_from_mirrors(name, paths[name], checksums[name], mirrors, progress)
+        if served_by is None:
+            raise MnistError(_give_up_message(name, len(mirrors), needed[index:], data_dir))
+        # The mirror that served this file is asked first for the next one.
+        mirrors = [served_by] + [base for base in mirrors if base != served_by]
     return paths
 
 
@@ -129,22 +146,43 @@ def verify_mnist(data_dir=None, checksums=None) -> dict[str, Path]:
     return paths
 
 
-def _download_from_mirrors(name, path, sha256, mirrors, progress) -> list[str]:
-    """Try each mirror in turn until `path` holds verified content; return what failed."""
-    failures = []
+def _download_from_mirrors(name, path, sha256, mirrors, progress):
+    """Try each mirror in turn until `path` holds verified content; return that mirror or None.
+
+    Each failure is printed once, as it happens.
+    """
     for base in mirrors:
         url = base + name
         for attempt in range(1, ATTEMPTS_PER_MIRROR + 1):
-            if attempt > 1:
-                time.sleep(RETRY_DELAY_S)
             try:
                 _download(url, path, sha256, progress)
-                return []
+                return base
             # urllib raises OSErrors (URLError, HTTPError, timeouts); http.client a few others.
             except (OSError, HTTPException, MnistError) as error:
-                failures.append(f"{url} (try {attempt}): {error}")
-                print(f"{url}: {error}", file=sys.stderr)
-    return failures
+                again = attempt < ATTEMPTS_PER_MIRROR and _may_pass(error)
+                print(f"failed: {url}: {_reason(error)}"
+                      + (f"; trying again in {RETRY_DELAY_S:g} s" if again else ""),
+                      file=sys.stderr)
+                if not again:
+                    break
+                time.sleep(RETRY_DELAY_S)
+    return None
+
+
+def _may_pass(error) -> bool:
+    """Whether trying again could help: after a timeout or a server error (HTTP 5xx) only."""
+    if isinstance(error, urllib.error.HTTPError):  # before URLError: it is one
+        return error.code >= 500
+    if isinstance(error, urllib.error.URLError):
+        error = error.reason  # what went wrong underneath: a timeout, an unknown host...
+    return isinstance(error, TimeoutError)
+
+
+def _reason(error) -> str:
+    """The error in a few words: 'HTTP Error 404: Not Found', '[Errno 111] Connection refused'."""
+    if isinstance(error, urllib.error.URLError) and not isinstance(error, urllib.error.HTTPError):
+        return str(error.reason)  # without urllib's '<urlopen error ...>' wrapping
+    return str(error) or type(error).__name__
 
 
 def _download(url, path, sha256, progress) -> None:
@@ -156,6 +194,9 @@ def _download(url, path, sha256, progress) -> None:
             with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
                 length = response.headers.get("Content-Length")
                 total = int(length) if length else None
+                if total is not None and total > MAX_DOWNLOAD_BYTES:
+                    raise MnistError(f"the response is {total:,} bytes, more than "
+                                     f"{MAX_DOWNLOAD_BYTES:,}; not downloaded")
                 received = 0
                 with tqdm(total=total, unit="B", unit_scale=True, desc=path.name,
                           file=sys.stderr, disable=not progress) as bar:
@@ -163,6 +204,9 @@ def _download(url, path, sha256, progress) -> None:
                         out.write(chunk)
                         received += len(chunk)
                         bar.update(len(chunk))
+                        if received > MAX_DOWNLOAD_BYTES:
+                            raise MnistError(f"the response goes on past {MAX_DOWNLOAD_BYTES:,} "
+                                             f"bytes; aborted")
         if total is not None and received != total:
             raise MnistError(f"truncated response: {received:,} of {total:,} bytes")
         problem = file_problem(temp, sha256, name="the download")
@@ -173,12 +217,16 @@ def _download(url, path, sha256, progress) -> None:
         temp.unlink(missing_ok=True)  # still there only if something went wrong
 
 
-def _give_up_message(name, failures, missing, data_dir) -> str:
-    """Say what each mirror answered and which files to put where."""
+def _give_up_message(name, n_mirrors, missing, data_dir) -> str:
+    """What to do when every mirror failed (each failure was printed as it happened)."""
+    failed = "the mirror" if n_mirrors == 1 else f"all {n_mirrors} mirrors"
     return "\n".join(
-        [f"could not download {name}; every mirror failed:"]
-        + [f"  {failure}" for failure in failures]
-        + [f"Download these files yourself and put them in {data_dir.resolve()}:"]
-        + [f"  {file}" for file in missing]
-        + ["or set MNIST_MIRRORS to base URLs that serve them (http://, https:// or file://)."]
+        [f"could not download {name}: {failed} failed (see above).",
+         "Get the MNIST files another way, then run again:",
+         f"  - put these files in {data_dir.resolve()}:"]
+        + [f"      {file}" for file in missing]
+        + ["  - or keep them in another directory and point MNIST_DATA_DIR (train.py: --data-dir) "
+           "at it",
+           "  - or set MNIST_MIRRORS to base URLs that serve them, comma-separated; http://, "
+           "https:// and file:// all work, e.g. MNIST_MIRRORS=file:///home/me/mnist/"]
     )

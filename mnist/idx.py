@@ -16,10 +16,18 @@ Files may be gzipped or not. We look at the content, not the name: a gzip stream
 the bytes 1f 8b. The reader trusts nothing: every way a file can be wrong (empty, cut short,
 too long, not IDX at all, a corrupt gzip stream) raises `MnistError` with a message that names
 the file and says what is wrong.
+
+Nothing is ever read whole into memory. A file is read front to back in chunks, gunzipped as it
+goes, and never more than MAX_CONTENT_BYTES of content: a 1 MB "gzip bomb" that would inflate
+to 8 GB is refused after its first 48 MB, and a header that declares more data than that is
+refused before anything is allocated. The array is then filled in place, chunk by chunk.
 """
 import gzip
+import math
+import os
 import struct
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -37,39 +45,107 @@ DTYPES = {
 }
 GZIP_MAGIC = b"\x1f\x8b"
 IMAGE_SIZE = 28  # MNIST images are 28 x 28 pixels
+LARGEST_MNIST_BYTES = 47_040_016  # train-images: a 16-byte header and 60000 x 28 x 28 pixels
+MAX_CONTENT_BYTES = 48_000_000  # the most content we read from one file, a little above that
+CHUNK_BYTES = 1 << 20  # read and inflate 1 MiB at a time
 
 
-def read_decompressed(path, name=None) -> bytes:
-    """The bytes of `path`, gunzipped first if they start with the gzip magic bytes.
+class Content:
+    """The content of one open file, read front to back; made by `open_content`.
 
-    `name` is what error messages call the file (default: its file name).
+    `read(size)` returns the next `size` bytes (fewer only at the end); iterating yields the
+    rest in chunks. Whatever goes wrong, a corrupt gzip stream or more than `max_bytes` of
+    content, raises MnistError naming the file.
+    """
+
+    def __init__(self, stream, name, max_bytes, gzipped):
+        self.stream, self.name, self.max_bytes, self.gzipped = stream, name, max_bytes, gzipped
+        self.bytes_read = 0
+
+    def read(self, size) -> bytes:
+        try:
+            data = self.stream.read(size)  # buffered: `size` bytes unless the content ends
+        except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+            raise MnistError(f"{self.name}: corrupt gzip stream: {error}") from error
+        except OSError as error:
+            raise MnistError(f"{self.name}: cannot read: {error.strerror or error}") from error
+        self.bytes_read += len(data)
+        if self.bytes_read > self.max_bytes:
+            grows = "inflates to" if self.gzipped else "holds"
+            raise MnistError(f"{self.name}: {grows} more than {self.max_bytes:,} bytes, "
+                             f"the largest MNIST file is {LARGEST_MNIST_BYTES:,}")
+        return data
+
+    def __iter__(self):
+        while chunk := self.read(CHUNK_BYTES):
+            yield chunk
+
+
+@contextmanager
+def open_content(path, name=None, max_bytes=MAX_CONTENT_BYTES):
+    """Open `path` to read its content, gunzipped on the fly if it starts with the gzip magic.
+
+        with open_content(path) as content:
+            magic = content.read(4)
+            for chunk in content:        # the rest, CHUNK_BYTES at a time
+                ...
+
+    A raw file larger than `max_bytes` is refused by its size, a gzip stream as soon as it has
+    inflated past `max_bytes`. `name` is what error messages call the file (default: its name).
     """
     path = Path(path)
     name = name or path.name
     try:
-        data = path.read_bytes()
+        file = path.open("rb")
     except OSError as error:
         raise MnistError(f"{name}: cannot read {path}: {error.strerror}") from error
-    if not data.startswith(GZIP_MAGIC):
-        return data
-    try:
-        return gzip.decompress(data)
-    except (OSError, EOFError, zlib.error) as error:
-        raise MnistError(f"{name}: corrupt gzip stream: {error}") from error
+    with file:
+        gzipped = file.peek(2)[:2] == GZIP_MAGIC  # look without consuming
+        if not gzipped:
+            size = os.fstat(file.fileno()).st_size
+            if size > max_bytes:
+                raise MnistError(f"{name}: {size:,} bytes, more than {max_bytes:,}; "
+                                 f"the largest MNIST file is {LARGEST_MNIST_BYTES:,}")
+        stream = gzip.GzipFile(fileobj=file, mode="rb") if gzipped else file
+        yield Content(stream, name, max_bytes, gzipped)
 
 
-def read_idx(path) -> np.ndarray:
-    """Read an IDX file (gzipped or raw) into a native-endian array of the stored shape."""
+def read_idx(path, max_bytes=MAX_CONTENT_BYTES) -> np.ndarray:
+    """Read an IDX file (gzipped or raw) into a native-endian array of the stored shape.
+
+    `max_bytes` caps the content (header and data); the default fits every MNIST file.
+    """
     name = Path(path).name
-    data = read_decompressed(path)
-    if not data:
+    with open_content(path, name, max_bytes) as content:
+        shape, dtype = _read_header(content, name)
+        header_size = 4 + 4 * len(shape)
+        expected = math.prod(shape) * dtype.itemsize
+        if header_size + expected > max_bytes:
+            raise MnistError(
+                f"{name}: header says {_describe(shape, dtype)} = {expected:,} bytes, more than "
+                f"{max_bytes:,}; the largest MNIST file is {LARGEST_MNIST_BYTES:,}"
+            )
+        array = np.empty(shape, dtype)
+        filled = _fill(array, content)
+        actual = filled + sum(len(chunk) for chunk in content)  # reading on checks the CRC
+    if actual != expected:
+        problem = "truncated" if actual < expected else f"{actual - expected:,} trailing bytes"
+        raise MnistError(f"{name}: {problem}: header says {_describe(shape, dtype)} = "
+                         f"{expected:,} bytes, file holds {actual:,}")
+    return array.astype(dtype.newbyteorder("="), copy=False)  # native-endian, writable
+
+
+def _read_header(content, name) -> tuple[tuple[int, ...], np.dtype]:
+    """Read and check the magic and the sizes; return (shape, on-disk dtype)."""
+    magic = content.read(4)
+    if not magic:
         raise MnistError(f"{name}: empty: no bytes at all")
-    if len(data) < 4:
-        raise MnistError(f"{name}: truncated header: {len(data)} bytes, the magic alone takes 4")
-    zero0, zero1, type_code, ndim = data[:4]
+    if len(magic) < 4:
+        raise MnistError(f"{name}: truncated header: {len(magic)} bytes, the magic alone takes 4")
+    zero0, zero1, type_code, ndim = magic
     if zero0 != 0 or zero1 != 0:
         raise MnistError(
-            f"{name}: not an IDX file: magic bytes are {data[:4].hex(' ')}, "
+            f"{name}: not an IDX file: magic bytes are {magic.hex(' ')}, "
             f"expected 00 00 <type code> <number of dimensions>"
         )
     if type_code not in DTYPES:
@@ -77,26 +153,34 @@ def read_idx(path) -> np.ndarray:
         raise MnistError(f"{name}: unknown IDX type code 0x{type_code:02X} (known: {known})")
     if ndim == 0:
         raise MnistError(f"{name}: header declares 0 dimensions")
-    header_size = 4 + 4 * ndim
-    if len(data) < header_size:
+    sizes = content.read(4 * ndim)
+    if len(sizes) < 4 * ndim:
         raise MnistError(
-            f"{name}: truncated header: {ndim} dimensions need {header_size} header bytes, "
-            f"file holds {len(data)}"
+            f"{name}: truncated header: {ndim} dimensions need {4 + 4 * ndim} header bytes, "
+            f"file holds {4 + len(sizes)}"
         )
-    shape = struct.unpack(f">{ndim}I", data[4:header_size])
-    dtype = DTYPES[type_code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    actual = len(data) - header_size
-    if actual != expected:
-        sizes = " x ".join(str(size) for size in shape)
-        if dtype.itemsize > 1:
-            sizes += f" x {dtype.itemsize}-byte {dtype.name}"
-        problem = "truncated" if actual < expected else f"{actual - expected:,} trailing bytes"
-        raise MnistError(
-            f"{name}: {problem}: header says {sizes} = {expected:,} bytes, file holds {actual:,}"
-        )
-    array = np.frombuffer(data, dtype=dtype, offset=header_size).reshape(shape)
-    return array.astype(dtype.newbyteorder("="))  # a copy: writable and native-endian
+    return struct.unpack(f">{ndim}I", sizes), DTYPES[type_code]
+
+
+def _fill(array, content) -> int:
+    """Copy the content into `array`'s bytes, chunk by chunk; return how many bytes it held."""
+    flat = array.reshape(-1).view(np.uint8)  # the same memory, one byte per element
+    filled = 0
+    while filled < len(flat):
+        chunk = content.read(min(CHUNK_BYTES, len(flat) - filled))
+        if not chunk:
+            break
+        flat[filled:filled + len(chunk)] = np.frombuffer(chunk, dtype=np.uint8)
+        filled += len(chunk)
+    return filled
+
+
+def _describe(shape, dtype) -> str:
+    """'10000 x 28 x 28', with ' x 4-byte int32' added for types wider than a byte."""
+    sizes = " x ".join(str(size) for size in shape)
+    if dtype.itemsize > 1:
+        sizes += f" x {dtype.itemsize}-byte {dtype.name}"
+    return sizes
 
 
 def write_idx(path, array, compress=False) -> None:

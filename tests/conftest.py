@@ -1,41 +1,111 @@
-"""Shared fixtures: the real MNIST files, fetched by the project's own download code.
+"""Shared fixtures: the real MNIST files, found and fetched the way the program does it.
 
-The files come from `<repo>/../shared/mnist`, served as a file:// mirror through
-MNIST_MIRRORS, exactly as a user's mirror would be. They are never copied into the repository:
-`ensure_mnist` puts them in a temporary directory for the test session.
+The data directory is the program's own: $MNIST_DATA_DIR, else data/mnist (here relative to the
+repository root, so the tests find the same files from any working directory). Files missing
+there are fetched by the project's verified download, `ensure_mnist`, from $MNIST_MIRRORS or
+the public mirrors: on a fresh clone the first `python -m pytest` downloads about 11 MB into
+data/mnist/ (gitignored), once. CI points MNIST_MIRRORS at a local copy (`.ci/run`).
+
+Also here: gzip bombs and a way to measure a subprocess's peak memory, for the tests that
+check a hostile file costs neither memory nor time.
 """
+import gzip
+import os
+import subprocess
+import sys
+import zlib
 from pathlib import Path
 
 import pytest
 
 from mnist.dataset import load_mnist
-from mnist.download import ensure_mnist
+from mnist.download import DEFAULT_DATA_DIR, ensure_mnist, resolve_data_dir
+from mnist.errors import MnistError
 
-SHARED_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "mnist"
-
-
-@pytest.fixture(scope="session")
-def shared_mnist_dir() -> Path:
-    """`<repo>/../shared/mnist`, which holds the four real MNIST files."""
-    if not SHARED_MNIST.is_dir():
-        pytest.fail(
-            f"the real MNIST files are expected in {SHARED_MNIST} (a directory 'shared/mnist' "
-            f"beside the repository, holding the four *-ubyte.gz files); it does not exist"
-        )
-    return SHARED_MNIST
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
-def mnist_data_dir(shared_mnist_dir, tmp_path_factory) -> Path:
-    """A temporary data directory filled by `ensure_mnist` from the file:// mirror."""
-    data_dir = tmp_path_factory.mktemp("mnist")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MNIST_MIRRORS", shared_mnist_dir.as_uri() + "/")
+def mnist_data_dir() -> Path:
+    """The program's data directory, holding the four verified MNIST files."""
+    if os.environ.get("MNIST_DATA_DIR"):
+        data_dir = resolve_data_dir()  # as train.py takes it: relative to where you run it
+    else:
+        data_dir = REPO_ROOT / DEFAULT_DATA_DIR
+    try:
         ensure_mnist(data_dir, progress=False)
-    return data_dir
+        return data_dir
+    except MnistError as error:
+        problem = str(error)
+    pytest.fail(f"the tests need the real MNIST files:\n{problem}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
 def mnist_data(mnist_data_dir):
     """The real MNIST arrays, loaded once for the session."""
     return load_mnist(mnist_data_dir, download=False)
+
+
+BOMB_MEMBER_MIB = 64  # each gzip member inflates to this many MiB of zeros
+TRAIN_IMAGES_HEADER = bytes([0, 0, 8, 3]) + (60000).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2
+
+
+@pytest.fixture(scope="session")
+def gzip_bombs(tmp_path_factory) -> dict[int, Path]:
+    """GiB -> a train-images-idx3-ubyte.gz that inflates to that much: 1 GiB (~1 MB) and 8 GiB.
+
+    The content is the real file's header, then zeros. It is built without ever holding it:
+    one gzip member of 64 MiB of zeros is compressed once, in 1 MiB pieces, and written again
+    and again. (A gzip file may hold several members; gunzip reads them as one stream.)
+    """
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: a gzip member
+    zeros = bytes(1 << 20)
+    member = b"".join(compressor.compress(zeros) for _ in range(BOMB_MEMBER_MIB))
+    member += compressor.flush()
+    bombs = {}
+    for gibibytes in (1, 8):
+        path = tmp_path_factory.mktemp(f"bomb{gibibytes}") / "train-images-idx3-ubyte.gz"
+        with path.open("wb") as out:
+            out.write(gzip.compress(TRAIN_IMAGES_HEADER))
+            for _ in range(gibibytes * 1024 // BOMB_MEMBER_MIB):
+                out.write(member)
+        bombs[gibibytes] = path
+    return bombs
+
+
+MEASURED = """
+import resource, time
+{imports}
+baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+started = time.perf_counter()
+try:
+{body}
+except MnistError as error:
+    print(error)
+seconds = time.perf_counter() - started
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(f"measured {{baseline}} {{peak}} {{seconds}}")
+"""
+
+
+def run_measured(imports: str, body: str, env=None):
+    """Run `body` in a fresh Python process; return (its stdout, its stderr, MiB, seconds).
+
+    The MiB are the process's peak resident memory (ru_maxrss) minus that peak right after
+    `imports`: what running `body` cost. A MnistError from `body` is printed, not raised.
+    `env` adds environment variables.
+    """
+    code = MEASURED.format(imports=imports, body="\n".join("    " + line
+                                                           for line in body.splitlines()))
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
+                            text=True, env={**os.environ, **(env or {})}, timeout=120)
+    assert result.returncode == 0, result.stderr
+    output, _, last = result.stdout.rstrip("\n").rpartition("\n")
+    _, baseline_kib, peak_kib, seconds = last.split()
+    return output, result.stderr, (int(peak_kib) - int(baseline_kib)) / 1024, float(seconds)
+
+
+@pytest.fixture
+def measured():
+    """`run_measured`: measured(imports, body, env) -> (stdout, stderr, MiB, seconds)."""
+    return run_measured

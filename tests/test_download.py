@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
@@ -16,7 +17,7 @@ from mnist import download
 from mnist.download import (MNIST_SHA256, ensure_mnist, resolve_data_dir, resolve_mirrors,
                             verify_mnist)
 from mnist.errors import MnistError
-from mnist.idx import read_idx, write_idx
+from mnist.idx import MAX_CONTENT_BYTES, read_idx, write_idx
 
 
 class MirrorHandler(BaseHTTPRequestHandler):
@@ -24,16 +25,29 @@ class MirrorHandler(BaseHTTPRequestHandler):
 
     good: the file; corrupt: the file with bytes flipped in the middle; wrong: a valid gzip
     of other content; truncated: half the file, though Content-Length promises all of it;
-    missing: 404.
+    missing: 404; busy: 503; slow: the file after a pause longer than the client's timeout;
+    huge: a Content-Length of 30 MB; endless: zeros without a Content-Length, for ever.
     """
 
     def do_GET(self):
         self.server.requests.append(self.path)
         mode, _, name = self.path.strip("/").partition("/")
         content = self.server.files.get(name)
-        if content is None or mode == "missing":
-            self.send_error(404)
+        if content is None or mode in ("missing", "busy"):
+            self.send_error(404 if mode != "busy" else 503)
             return
+        if mode == "slow":
+            time.sleep(0.5)
+        if mode in ("huge", "endless"):
+            self.send_response(200)
+            if mode == "huge":
+                self.send_header("Content-Length", "30000000")
+            self.end_headers()
+            try:
+                while True:
+                    self.wfile.write(bytes(1 << 16))
+            except OSError:  # the client hung up
+                return
         promised = len(content)
         if mode == "corrupt":
             middle = len(content) // 2
@@ -47,7 +61,10 @@ class MirrorHandler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Length", str(promised))
         self.end_headers()
-        self.wfile.write(content)
+        try:
+            self.wfile.write(content)
+        except OSError:  # the client gave up waiting ("slow")
+            pass
 
     def log_message(self, *args):
         pass  # keep the test output quiet
@@ -118,11 +135,12 @@ def test_download_succeeds_and_verifies(server, tiny, tmp_path):
     ("wrong", "SHA-256 of the content is"),
     ("truncated", "truncated response"),
 ])
-def test_bad_response_is_rejected_and_leaves_nothing(server, tiny, tmp_path, mode, words):
+def test_bad_response_is_rejected_and_leaves_nothing(server, tiny, tmp_path, capsys, mode,
+                                                     words):
     data_dir = tmp_path / "data"
-    with pytest.raises(MnistError) as raised:
+    with pytest.raises(MnistError, match="could not download tiny-images-idx3-ubyte.gz"):
         ensure_mnist(data_dir, mirrors=[url(server, mode)], progress=False, checksums=tiny)
-    assert words in str(raised.value)
+    assert capsys.readouterr().err.count(words) == 1  # said once, and a bad file is not retried
     assert list(data_dir.iterdir()) == []
 
 
@@ -148,25 +166,80 @@ def test_interrupted_download_leaves_nothing(server, tiny, tmp_path, monkeypatch
 
 
 def test_failing_mirrors_fall_back_to_the_next(server, tiny, tmp_path):
-    mirrors = [closed_port_url(), url(server, "missing"), url(server, "good")]
+    mirrors = [closed_port_url(), url(server, "missing"), url(server, "busy"), url(server, "good")]
     paths = ensure_mnist(tmp_path, mirrors=mirrors, progress=False, checksums=tiny)
     assert all(path.read_bytes() == server.files[name] for name, path in paths.items())
-    # the 404 mirror was tried twice (a retry) for each file before falling back
-    assert server.requests.count("/missing/tiny-images-idx3-ubyte.gz") == 2
+    # a 404 will not pass: asked once; a 503 may: asked twice. Both for the first file only:
+    # the mirror that served it is asked first for the next.
+    assert server.requests == ["/missing/tiny-images-idx3-ubyte.gz",
+                               "/busy/tiny-images-idx3-ubyte.gz",
+                               "/busy/tiny-images-idx3-ubyte.gz",
+                               "/good/tiny-images-idx3-ubyte.gz",
+                               "/good/tiny-labels-idx1-ubyte.gz"]
 
 
-def test_when_every_mirror_fails_say_what_to_put_where(server, tiny, tmp_path):
+def test_a_timeout_gets_a_second_try(server, tiny, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(download, "TIMEOUT_S", 0.1)  # the "slow" mirror waits 0.5 s
+    with pytest.raises(MnistError):
+        ensure_mnist(tmp_path, mirrors=[url(server, "slow")], progress=False, checksums=tiny)
+    assert server.requests == ["/slow/tiny-images-idx3-ubyte.gz"] * 2
+    failures = capsys.readouterr().err.splitlines()
+    assert len(failures) == 2 and all("timed out" in line for line in failures)
+    assert failures[0].endswith("; trying again in 0 s")
+
+
+def test_when_every_mirror_fails_say_each_failure_once_then_what_to_do(server, tiny, tmp_path,
+                                                                       capsys):
     data_dir = tmp_path / "data"
-    mirrors = [url(server, "missing"), closed_port_url()]
+    refusing, missing = closed_port_url(), url(server, "missing")
     with pytest.raises(MnistError) as raised:
-        ensure_mnist(data_dir, mirrors=mirrors, progress=False, checksums=tiny)
-    message = str(raised.value)
-    assert "could not download tiny-images-idx3-ubyte.gz" in message
-    assert "HTTP Error 404" in message
-    assert "refused" in message
-    assert f"put them in {data_dir.resolve()}" in message
-    assert "tiny-labels-idx1-ubyte.gz" in message
-    assert "MNIST_MIRRORS" in message
+        ensure_mnist(data_dir, mirrors=[refusing, missing], progress=True, checksums=tiny)
+    assert capsys.readouterr().err.splitlines() == [
+        f"downloading 2 MNIST files into {data_dir.resolve()}",
+        f"failed: {refusing}tiny-images-idx3-ubyte.gz: [Errno 111] Connection refused",
+        f"failed: {missing}tiny-images-idx3-ubyte.gz: HTTP Error 404: Not Found",
+    ]
+    assert str(raised.value) == "\n".join([
+        "could not download tiny-images-idx3-ubyte.gz: all 2 mirrors failed (see above).",
+        "Get the MNIST files another way, then run again:",
+        f"  - put these files in {data_dir.resolve()}:",
+        "      tiny-images-idx3-ubyte.gz",
+        "      tiny-labels-idx1-ubyte.gz",
+        "  - or keep them in another directory and point MNIST_DATA_DIR (train.py: --data-dir) "
+        "at it",
+        "  - or set MNIST_MIRRORS to base URLs that serve them, comma-separated; http://, "
+        "https:// and file:// all work, e.g. MNIST_MIRRORS=file:///home/me/mnist/",
+    ])
+
+
+@pytest.mark.parametrize("mode, words", [
+    ("huge", "the response is 30,000,000 bytes, more than 20,000,000; not downloaded"),
+    ("endless", "the response goes on past 20,000,000 bytes; aborted"),
+])
+def test_an_oversized_response_is_cut_off(server, tiny, tmp_path, capsys, mode, words):
+    data_dir = tmp_path / "data"
+    with pytest.raises(MnistError):
+        ensure_mnist(data_dir, mirrors=[url(server, mode)], progress=False, checksums=tiny)
+    assert words in capsys.readouterr().err
+    assert list(data_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("gibibytes", [1, 8])
+def test_gzip_bomb_from_a_mirror_is_refused_in_little_memory(gzip_bombs, measured, tmp_path,
+                                                            gibibytes):
+    """A file:// mirror serves a 1 MB file that inflates to 1 GiB (and 8 MB to 8 GiB)."""
+    mirror = gzip_bombs[gibibytes].parent.as_uri() + "/"
+    output, errors, mib, seconds = measured(
+        "from mnist.dataset import load_mnist\nfrom mnist.errors import MnistError",
+        f"load_mnist({str(tmp_path)!r})", env={"MNIST_MIRRORS": mirror})
+    assert errors.splitlines()[-1] == (  # the failure, said once as it happened
+        f"failed: {mirror}train-images-idx3-ubyte.gz: the download: inflates to more than "
+        f"{MAX_CONTENT_BYTES:,} bytes, the largest MNIST file is 47,040,016; rejected")
+    assert output.splitlines()[0] == (  # then one clear error
+        "could not download train-images-idx3-ubyte.gz: the mirror failed (see above).")
+    assert mib < 16  # hashing the content as it inflates holds one chunk
+    assert seconds < 5  # it stops early: inflating all of 8 GiB takes well over 10 s
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_corrupt_existing_file_is_fetched_again(server, tiny, tmp_path, capsys):
@@ -184,9 +257,9 @@ def test_progress_goes_to_stderr(server, tiny, tmp_path, capsys):
     assert captured.out == ""
 
 
-def test_real_files_over_http(server, shared_mnist_dir, tmp_path):
+def test_real_files_over_http(server, mnist_data_dir, tmp_path):
     for name in MNIST_SHA256:
-        server.files[name] = (shared_mnist_dir / name).read_bytes()
+        server.files[name] = (mnist_data_dir / name).read_bytes()
     paths = ensure_mnist(tmp_path, mirrors=[url(server, "good")], progress=False)
     assert sorted(paths) == sorted(MNIST_SHA256)
     assert verify_mnist(tmp_path) == paths

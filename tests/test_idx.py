@@ -1,12 +1,13 @@
 """The IDX reader and writer: round trips, the exact bytes on disk, and every malformed file."""
 import gzip
+import math
 import struct
 
 import numpy as np
 import pytest
 
 from mnist.errors import MnistError
-from mnist.idx import DTYPES, read_idx, read_images_and_labels, write_idx
+from mnist.idx import DTYPES, MAX_CONTENT_BYTES, read_idx, read_images_and_labels, write_idx
 
 SAMPLE_VALUES = {  # values that exercise sign, range and byte order of each type
     0x08: [0, 1, 127, 128, 255, 7],
@@ -163,3 +164,57 @@ def test_images_must_be_28_by_28_uint8(tmp_path, images, words):
     with pytest.raises(MnistError) as raised:
         read_images_and_labels(*pair)
     assert words in str(raised.value)
+
+
+# Bounded memory: nothing is read whole, and no file may hold more than an MNIST file can.
+
+def test_raw_file_larger_than_any_mnist_file_is_refused_by_its_size(tmp_path):
+    path = tmp_path / "huge-idx3-ubyte"
+    with path.open("wb") as file:
+        file.truncate(8 << 30)  # 8 GiB of zeros, sparse: nothing is written to disk
+    with pytest.raises(MnistError) as raised:
+        read_idx(path)
+    assert str(raised.value) == (
+        f"huge-idx3-ubyte: 8,589,934,592 bytes, more than {MAX_CONTENT_BYTES:,}; "
+        "the largest MNIST file is 47,040,016"
+    )
+
+
+@pytest.mark.parametrize("type_code, sizes", [(0x08, (100000, 28, 28)), (0x0E, (2**32 - 1,) * 4)])
+def test_header_declaring_too_much_data_is_refused_before_reading_it(tmp_path, type_code, sizes):
+    path = tmp_path / "big.gz"
+    path.write_bytes(gzip.compress(header(type_code, *sizes)))  # the header, no data
+    declared = math.prod(sizes) * DTYPES[type_code].itemsize  # Python ints: no overflow
+    with pytest.raises(MnistError) as raised:
+        read_idx(path)
+    assert str(raised.value).startswith("big.gz: header says ")
+    assert str(raised.value).endswith(f" = {declared:,} bytes, more than {MAX_CONTENT_BYTES:,}; "
+                                      "the largest MNIST file is 47,040,016")
+
+
+def test_content_past_the_cap_is_refused_for_gzip_and_raw(tmp_path):
+    content = header(0x08, 10) + bytes(100)  # 108 bytes: the header alone is within the cap
+    (tmp_path / "raw").write_bytes(content)
+    (tmp_path / "gzipped").write_bytes(gzip.compress(content))
+    with pytest.raises(MnistError, match="^raw: 108 bytes, more than 50;"):
+        read_idx(tmp_path / "raw", max_bytes=50)
+    with pytest.raises(MnistError, match="^gzipped: inflates to more than 50 bytes,"):
+        read_idx(tmp_path / "gzipped", max_bytes=50)
+    with pytest.raises(MnistError, match="^gzipped: 90 trailing bytes"):  # within a larger cap
+        read_idx(tmp_path / "gzipped", max_bytes=108)
+
+
+@pytest.mark.parametrize("gibibytes", [1, 8])
+@pytest.mark.parametrize("call", ["read_idx(path)", "load_mnist(path.parent, download=False)"])
+def test_gzip_bomb_in_the_data_directory_is_refused_in_little_memory(gzip_bombs, measured,
+                                                                     gibibytes, call):
+    """A 1 MB file that inflates to 1 GiB (8 MB -> 8 GiB), refused after 48 MB of content."""
+    output, _, mib, seconds = measured(
+        "from pathlib import Path\nfrom mnist.dataset import load_mnist\n"
+        "from mnist.errors import MnistError\nfrom mnist.idx import read_idx",
+        f"path = Path({str(gzip_bombs[gibibytes])!r})\n{call}")
+    assert f"train-images-idx3-ubyte.gz: inflates to more than {MAX_CONTENT_BYTES:,} bytes, " \
+           f"the largest MNIST file is 47,040,016" in output
+    # read_idx fills the 47,040,000-byte array the header asks for; hashing holds one chunk
+    assert mib < (MAX_CONTENT_BYTES >> 20) + 16 if call.startswith("read") else mib < 16
+    assert seconds < 5  # it stops early: inflating all of 8 GiB takes well over 10 s
