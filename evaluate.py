@@ -26,7 +26,9 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "mnist_cnn.npz"
+MODELS = Path(__file__).resolve().parent / "models"
+SHIPPED_MODEL = MODELS / "shipped" / "mnist_cnn.npz"   # the model that comes with the project
+TRAINED_MODEL = MODELS / "mnist_cnn.npz"               # what `python train.py` writes
 # Images recognised together. Not more: at 500 the network's temporaries grew so large that
 # fresh memory from the system (page faults) cost as much time as the arithmetic.
 BATCH = 200
@@ -50,8 +52,10 @@ def parse_args(argv):
         allow_abbrev=False)
     parser.add_argument("paths", nargs="+", metavar="PATH",
                         help="an image file, or a directory: its image files, recursively, in sorted order")
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL,
-                        help="the model file to use (default: the shipped models/mnist_cnn.npz)")
+    parser.add_argument("--model", type=Path,
+                        help="the model file to use, a model or a training checkpoint (default: "
+                             "models/mnist_cnn.npz if `python train.py` made one, else the shipped "
+                             "models/shipped/mnist_cnn.npz)")
     parser.add_argument("--json", action="store_true",
                         help="print JSON Lines: one object per image with digit, confidence and all ten "
                              "probabilities, or an error")
@@ -267,6 +271,11 @@ def main(argv=None):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     from nncore import ModelFileError, load_model
+    if args.model is None:
+        args.model = TRAINED_MODEL if TRAINED_MODEL.is_file() else SHIPPED_MODEL
+        if args.model == TRAINED_MODEL:
+            print("using the model trained here, models/mnist_cnn.npz (for the shipped one: "
+                  "--model models/shipped/mnist_cnn.npz)", file=sys.stderr)
     try:
         model = load_model(args.model)
     except ModelFileError as error:

@@ -42,9 +42,12 @@ from nncore.checkpoint import load_checkpoint, save_checkpoint
 from nncore.plots import plot_confusion_matrix, plot_curves
 
 MODEL_FILE, CHECKPOINT_FILE, METRICS_FILE = "mnist_cnn.npz", "checkpoint.npz", "metrics.csv"
+MODELS_DIR = Path(__file__).resolve().parent / "models"  # evaluate.py's first choice is here
+SHIPPED_DIR = MODELS_DIR / "shipped"                     # never written by a run
 CURVES_FILE, CONFUSION_FILE = "training_curves.png", "confusion_matrix.png"
 DEFAULTS = {"epochs": 15, "batch_size": 128, "lr": 1e-3, "seed": 0, "limit": None,
-            "val_fraction": 0.1, "augment": True, "data_dir": None, "out": "models", "resume": None}
+            "val_fraction": 0.1, "augment": True, "data_dir": None, "out": str(MODELS_DIR),
+            "resume": None}
 # The flags that decide every number a run computes: a resumed run must keep them.
 TRAINING_FLAGS = ("epochs", "batch_size", "lr", "seed", "limit", "val_fraction", "augment")
 FINAL_LR_FACTOR = 0.01  # the learning rate decays toward lr / 100, reached after the last epoch
@@ -104,8 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "draw every time (default: on)")
     p.add_argument("--data-dir", help="the MNIST directory; missing files are downloaded into it "
                    "(default: $MNIST_DATA_DIR, else data/mnist)")
-    p.add_argument("--out", help=f"where the model, metrics, plots and checkpoint go "
-                   f"(default {d['out']}/)")
+    p.add_argument("--out", help="where the model, metrics, plots and checkpoint go (default: "
+                   "models/ in the repository, where evaluate.py looks first; the shipped model in "
+                   "models/shipped/ is never overwritten)")
     p.add_argument("--resume", metavar="CHECKPOINT",
                    help="continue the interrupted run saved in CHECKPOINT (e.g. "
                    "models/checkpoint.npz), with the flags it was started with")
@@ -212,8 +216,11 @@ def run(given: dict) -> int:
 
 
 def prepare_out(out: Path) -> None:
-    """Make sure --out can be written now, not after the first epoch's work; remove the
-    temporary files that a crash in the middle of a save leaves behind."""
+    """Make sure --out can be written now, not after the first epoch's work, and is not where the
+    shipped model lives; remove the temporary files that a crash in the middle of a save leaves."""
+    if out.resolve() == SHIPPED_DIR.resolve():
+        raise Abort(f"--out {out}: that is the shipped model's directory, which training never "
+                    "overwrites; choose another (the default is models/)", 2)
     try:
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out):

@@ -39,7 +39,7 @@ def single_image_times(s: dict, threads_env: dict, torch: bool, workdir: Path) -
     python = sys.executable
     times = {"import_numpy_pil": time_command([python, "-c", "import numpy, PIL.Image"], s["process_runs"])}
     times["import_torch"] = time_command([python, "-c", "import torch"], s["process_runs"]) if torch else None
-    missing = [name for name in ("evaluate.py", "models/mnist_cnn.npz") if not (REPO / name).exists()]
+    missing = [name for name in ("evaluate.py", "models/shipped/mnist_cnn.npz") if not (REPO / name).exists()]
     if missing:
         times["evaluate"] = f"skipped: {' and '.join(missing)} missing"
         say(f"  note: single-image timing {times['evaluate']}")

@@ -317,3 +317,15 @@ def test_an_externally_killed_worker_never_hangs_the_run(model_file, digit_png, 
     out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
     assert len(out.splitlines()) == 600 and "Traceback" not in err
+
+
+def test_the_default_model_is_the_one_trained_here_else_the_shipped_one(capsys, digit_png, tmp_path,
+                                                                        monkeypatch, model_file):
+    monkeypatch.setattr(evaluate, "TRAINED_MODEL", tmp_path / "models" / "mnist_cnn.npz")
+    status, shipped_out, err = run(capsys, digit_png, "--json")
+    assert status == 0 and err == ""                         # the shipped model, silently
+    evaluate.TRAINED_MODEL.parent.mkdir()
+    evaluate.TRAINED_MODEL.write_bytes(model_file.read_bytes())
+    status, trained_out, err = run(capsys, digit_png, "--json")
+    assert status == 0 and err.startswith("using the model trained here, models/mnist_cnn.npz")
+    assert trained_out == run(capsys, digit_png, "--json", "--model", model_file)[1] != shipped_out

@@ -4,7 +4,7 @@ For each style of tests/user_styles.py (a JPEG photo of dark ink on uneven paper
 export with a transparent black background; white ink on a black canvas), PER_STYLE digits of
 the MNIST test set, different ones per style, are re-drawn and written to files, and
 `python evaluate.py FOLDER --json` recognises them with its default model, the shipped
-models/mnist_cnn.npz: the same files, preprocessing, worker processes and network that a user
+models/shipped/mnist_cnn.npz: the same files, preprocessing, worker processes and network that a user
 gets. The model has never seen the test set. Measured with the shipped model: photo 100%, rgba
 98.75%, white on black 98.75% (the same digits undisguised: 100%, 98.75%, 98.75%).
 """
@@ -19,7 +19,7 @@ import pytest
 from user_styles import STYLES
 
 REPO = Path(__file__).resolve().parent.parent
-SHIPPED_MODEL = REPO / "models" / "mnist_cnn.npz"
+SHIPPED_MODEL = REPO / "models" / "shipped" / "mnist_cnn.npz"
 PER_STYLE = 400
 MIN_ACCURACY = 0.97
 

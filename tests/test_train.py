@@ -19,7 +19,7 @@ from mnist.normalize import to_model_input
 from nncore import load_model, read_model_file
 
 REPO = Path(__file__).resolve().parents[1]
-SHIPPED_MODEL = REPO / "models" / "mnist_cnn.npz"
+SHIPPED_MODEL = REPO / "models" / "shipped" / "mnist_cnn.npz"
 OUTPUTS = {"mnist_cnn.npz", "metrics.csv", "training_curves.png", "confusion_matrix.png"}
 
 
@@ -280,3 +280,13 @@ def test_slow_kernel_loading_is_announced_and_its_end_shown(train, monkeypatch, 
     first, second = capsys.readouterr().err.splitlines()
     assert first == "compiling the kernels (first run only, about 20 s) ..."
     assert second.startswith("compiled in ") and "Numba's cache" in second
+
+
+def test_training_never_overwrites_the_shipped_model(train, tmp_path, mnist_data_dir, capsys):
+    shipped = SHIPPED_MODEL.read_bytes()
+    assert Path(train.DEFAULTS["out"]).resolve() == SHIPPED_MODEL.parent.parent   # models/, not shipped/
+    for out in (SHIPPED_MODEL.parent, SHIPPED_MODEL.parent / ".." / "shipped"):
+        assert train.main(["--limit", "600", "--epochs", "1", "--out", str(out),
+                           "--data-dir", str(mnist_data_dir)]) == 2
+        assert "the shipped model's directory" in capsys.readouterr().err
+    assert SHIPPED_MODEL.read_bytes() == shipped
