@@ -446,7 +446,8 @@ def finish(model, data, splits, settings, progress, out) -> None:
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     save_model(out / MODEL_FILE, model, metadata)
-    plot_curves(progress["history"], out / CURVES_FILE)
+    plot_curves(progress["history"], out / CURVES_FILE, test_accuracy=test_acc,
+                augment=settings["augment"])
     plot_confusion_matrix(matrix, out / CONFUSION_FILE,
                           f"MNIST test set: {test_acc:.2%} of {len(predictions):,} correct")
     print(f"test accuracy {test_acc:.2%} ({int(np.trace(matrix))}/{len(predictions)}), test loss "
