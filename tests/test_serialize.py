@@ -36,8 +36,19 @@ def test_round_trip_predicts_identically(saved):
     x = np.random.default_rng(0).random((7, 28, 28, 1), dtype=np.float32)
     assert np.array_equal(model.predict(x), loaded.predict(x))
     assert loaded.metadata == {"test_accuracy": 0.99}
-    _, _, extra = read_model_file(path)
-    assert int(extra["step"]) == 3
+    _, _, extra = read_model_file(path, extras={"step": ((), np.int64)})
+    assert extra["step"].shape == () and int(extra["step"]) == 3
+    assert read_model_file(path)[2] == {}  # extras nobody asked for are skipped, unread
+
+
+def test_extras_asked_for_must_be_exactly_there(saved):
+    _, path = saved
+    with pytest.raises(ModelFileError, match=r"missing \['extra/lr'\]"):
+        read_model_file(path, extras={"step": ((), np.int64), "lr": ((), np.float64)})
+    with pytest.raises(ModelFileError, match="unexpected archive member 'extra/step.npy'"):
+        read_model_file(path, extras={})
+    with pytest.raises(ModelFileError, match=r"extra array step is int64 \(\), float64 \(\) expected"):
+        read_model_file(path, extras={"step": ((), np.float64)})
 
 
 def test_save_is_atomic_and_keeps_the_old_file_when_interrupted(saved, monkeypatch, tmp_path):
@@ -134,7 +145,7 @@ def test_unknown_layer_type(saved):
 
 @pytest.mark.parametrize("key, value, message", [
     ("kernel_size", "3; rm -rf /", "bad configuration"),
-    ("kernel_size", [3, 3], "must be numbers, strings or null"),
+    ("kernel_size", [3, 3], "kernel_size must be a whole number from 1 to 28, got [3, 3]"),
     ("activation", "sigmoid", "activation must be None or 'relu'"),
 ])
 def test_bad_layer_configuration(saved, key, value, message):
@@ -167,5 +178,5 @@ def test_a_pickled_payload_is_never_executed(saved, tmp_path):
     np.save(buffer, np.array([Exploit()], dtype=object), allow_pickle=True)  # loading it would run open()
     with zipfile.ZipFile(path, "a") as archive:
         archive.writestr("evil.npy", buffer.getvalue())
-    expect_error(path, "not a readable model file")
+    expect_error(path, "unexpected archive member 'evil.npy'")
     assert not marker.exists()
