@@ -42,6 +42,8 @@ def isolate_ink(ink: np.ndarray, name: str) -> np.ndarray:
         raise MnistError(f"{name}: no digit found")
     strong = _drop_specks(strong, signal)
     keep = (signal > max(3 * sigma, 0.5 / 255)) & _near(strong)
+    if not keep.any():   # the strong ink was all at or below the noise level
+        raise MnistError(f"{name}: no digit found")
     return np.where(keep, signal, 0.0).astype(np.float32)
 
 

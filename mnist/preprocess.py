@@ -10,16 +10,20 @@ A user's image is usually the opposite: dark ink on light paper, any size, off-c
 JPEG photo with uneven light, perhaps an RGBA export whose transparent background is black
 underneath. `preprocess` undoes all that, one step per function:
 
-1. `_to_grey`: alpha composited onto white paper, colour and 16-bit images to grey in [0, 1].
-2. `_shrink`: images larger than `WORK_SIDE` are area-averaged down, to bound the work.
+1. `_shape_problem`: an image smaller than 8x8 px, or too long and thin to keep 8 px on its short
+   side once shrunk, cannot hold a digit and is refused.
+2. `_to_grey`: alpha composited onto white paper, colour and 16-bit images to grey in [0, 1];
+   images larger than `WORK_SIDE` are area-averaged down to it, tile by tile, so that a huge
+   image never becomes a huge float array. NaN or infinite pixels (float TIFFs) are refused.
 3. `_ink_light`: the border pixels are the paper; if they are the lighter side, invert, so that
    ink is light on dark from here on.
 4. `isolate_ink` (in mnist/ink.py): subtract the paper (a smooth surface fitted to the non-ink
    pixels, which removes uneven lighting), find the ink with Otsu's threshold, drop small specks
    far from the digit, and keep the grey levels of the ink and its anti-aliased edges; everything
    else is 0.
-5. `_fit_box`: crop to the ink's bounding box, thicken strokes far thinner than MNIST's
-   (`_thicken`: a fine pen on a large canvas), and scale the longest side to 20 px.
+5. `_crop`, `_fit_box`: crop to the ink's bounding box (a box too small for a digit is a dot of
+   dust, `_dot_problem`, not a 0), thicken strokes far thinner than MNIST's (`_thicken`: a fine
+   pen on a large canvas), and scale the longest side to 20 px.
 6. `_centre`: paste into 28x28 so that the centre of mass lands on pixel (14, 14).
 7. Stretch so that the brightest pixel is 255.
 
@@ -40,8 +44,13 @@ from mnist.ink import MIN_CONTRAST, isolate_ink, pad, quantile
 SIZE = 28          # MNIST images are 28x28
 BOX = 20           # ... with the digit scaled to fit a 20x20 box
 CENTRE = 14.0      # ... and its centre of mass at row/column 14 (MNIST's lie in [13.5, 14.5])
-WORK_SIDE = 512    # larger images are area-averaged down to this longest side first
+WORK_SIDE = 512    # larger images are area-averaged down to this longest side first ...
+TILE = 1024        # ... in tiles of about this side
+MIN_SIDE = 8       # a smaller image cannot hold a digit (scikit-learn's digits are 8x8) ...
+MAX_ASPECT = WORK_SIDE // MIN_SIDE   # ... nor can one whose short side would shrink below that
 EDGE = 0.2         # the digit's box holds the pixels above 20% of its brightest
+MIN_MARK = 5       # a box spanning fewer px than this, or ...
+MARK_SHARE = 0.015 # ... than 1.5% of the image's longest side, is a dot, not a digit
 THIN = 1.0         # strokes thinner than this (px, at the 20-px scale) are thickened ...
 TYPICAL = 1.8      # ... to about this, MNIST's median stroke width
 
@@ -49,10 +58,13 @@ TYPICAL = 1.8      # ... to about this, MNIST's median stroke width
 def open_image(path) -> Image.Image:
     """Read any image file Pillow knows, fully decoded and turned upright by its EXIF orientation.
 
-    Raises `MnistError` "PATH: problem" for a missing path, a directory, an empty file, a file
-    that is not an image, a truncated or corrupt image, and an image over Pillow's
-    decompression-bomb limit (`Image.MAX_IMAGE_PIXELS`; its warning, for images between one and
-    two times the limit, counts as an error too).
+    A JPEG more than twice as large as `preprocess` works on is decoded at 1/2, 1/4 or 1/8 of its
+    size instead (Pillow's `draft`: the JPEG decoder averages the blocks for free), to spare the
+    memory of a full-size photo (other formats are decoded whole: an 88-Mpx RGBA PNG takes 350 MB,
+    and `preprocess` reads it tile by tile). Raises `MnistError` "PATH: problem" for a missing path, a
+    directory, an empty file, a file that is not an image, a truncated or corrupt image, and an
+    image over Pillow's decompression-bomb limit (`Image.MAX_IMAGE_PIXELS`; its warning, for
+    images between one and two times the limit, counts as an error too).
     """
     path = Path(path)
     if not path.exists():
@@ -62,11 +74,17 @@ def open_image(path) -> Image.Image:
     if path.stat().st_size == 0:
         raise MnistError(f"{path}: empty file")
     try:
-        with warnings.catch_warnings():
+        # Opened from our own file object, the image outlives the file (Pillow would invalidate
+        # an image it opened itself on closing it), so it needs no full-size copy.
+        with warnings.catch_warnings(), open(path, "rb") as file:
+            warnings.simplefilter("ignore")   # odd but readable files: "TIFF tag past the end"
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                image.load()    # decode now, so a truncated file fails here
-                return ImageOps.exif_transpose(image)   # a decoded, upright copy
+            image = Image.open(file)
+            if _shape_problem(*image.size) is None:
+                image.draft(None, _work_size(*image.size))   # a no-op but for JPEG
+            image.load()    # decode now, so a truncated file fails here
+            ImageOps.exif_transpose(image, in_place=True)
+            return image
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise MnistError(f"{path}: image too large ({error})") from None
     except Image.UnidentifiedImageError:
@@ -81,72 +99,163 @@ def preprocess(image: Image.Image, name: str = "image") -> np.ndarray:
     """A PIL image of one digit -> uint8 (28, 28), light ink on black, centred like MNIST.
 
     `name` (usually the file's path) starts the message of the `MnistError` raised for an image
-    with no ink ("NAME: no digit found") or in a colour mode Pillow cannot make grey (LAB).
-    Pass the result to `mnist.normalize.to_model_input`.
+    that cannot hold a digit: smaller than MIN_SIDE or too long and thin ("NAME: image is 1x500
+    px; ..."), with NaN or infinite pixels, with pixels Pillow cannot read, with no ink ("NAME: no
+    digit found") or only a dot of it. Pass the result to `mnist.normalize.to_model_input`.
     """
-    try:
-        grey = _to_grey(image)
-    except ValueError as error:   # a colour mode Pillow cannot turn into grey, such as LAB
-        raise MnistError(f"{name}: cannot convert its colours to grey ({error})") from None
-    digit = _centre(_fit_box(isolate_ink(_ink_light(_shrink(grey)), name)))
+    problem = _shape_problem(*image.size)
+    if problem:
+        raise MnistError(f"{name}: {problem}")
+    grey = _to_grey(image, name)
+    crop = _crop(isolate_ink(_ink_light(grey), name))
+    problem = _dot_problem(crop, grey.shape, max(image.size) / max(grey.shape))
+    if problem:
+        raise MnistError(f"{name}: no digit found ({problem})")
+    digit = _centre(_fit_box(crop))
     return np.round(digit * (255.0 / digit.max())).astype(np.uint8)
 
 
-def _to_grey(image: Image.Image) -> np.ndarray:
-    """Any Pillow image -> float32 (H, W) grey levels in [0, 1], 1 = white.
+def _shape_problem(width: int, height: int):
+    """Why an image of this size cannot hold a digit, or None. Shrunk to WORK_SIDE, an image up to
+    MAX_ASPECT times as long as wide keeps at least MIN_SIDE px on its short side."""
+    if min(width, height) < MIN_SIDE:
+        return f"image is {width}x{height} px; at least {MIN_SIDE}x{MIN_SIDE} px needed"
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        return (f"image is {width}x{height} px, too thin to hold a digit (its long side may be at "
+                f"most {MAX_ASPECT} times its short side)")
+    return None
+
+
+def _work_size(width: int, height: int) -> tuple:
+    """(width, height) scaled so that the longest side is at most WORK_SIDE."""
+    scale = min(1.0, WORK_SIDE / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _to_grey(image: Image.Image, name: str) -> np.ndarray:
+    """Any Pillow image -> float32 grey levels in [0, 1], 1 = white, at most WORK_SIDE px long.
 
     Transparent pixels become white paper, as the issue asks: the usual RGBA export has black RGB
     everywhere and the ink in the alpha channel, so on white it reads as dark ink. Only when that
     leaves no contrast at all (a light digit on a transparent background) is the paper black.
+    Compositing is linear in (grey * alpha, alpha), so those two are what get averaged down.
+
+    A large image is never turned into floats as a whole: tile by tile (about TILE px square),
+    its pixels become grey and are averaged over blocks of `factor` x `factor` px, which leaves at
+    least 2 * WORK_SIDE px; Pillow's BOX filter (the average of the area each new pixel covers)
+    then brings that to WORK_SIDE. An image of up to 2 * WORK_SIDE px is read in one piece.
     """
-    if image.mode.startswith("I") or image.mode == "F":   # 16- and 32-bit grey, and float
-        pixels = np.asarray(image, dtype=np.float32)
-        top = pixels.max()
-        full = 1.0 if image.mode == "F" and top <= 1 else 255.0 if top <= 255 else 65535.0
-        return np.clip(pixels / full, 0.0, 1.0)
-    if image.mode not in ("RGBA", "LA", "PA") and "transparency" not in image.info:
-        return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
-    rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
-    grey = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)   # as Pillow's "L"
-    alpha = rgba[..., 3]
-    on_white = grey * alpha + (1.0 - alpha)
-    return on_white if np.ptp(on_white) >= MIN_CONTRAST else grey * alpha
+    factor = max(1, max(image.size) // (2 * WORK_SIDE))
+    boxes = _tiles(image.size, factor * max(1, TILE // factor))
+    try:
+        full = _full_scale(image, boxes)
+        rows = [np.concatenate([_block_mean(_grey_and_alpha(image.crop(box), full, name), factor)
+                                for box in row], axis=2) for row in boxes]
+    except (OSError, ValueError) as error:   # say, an image opened lazily that fails to decode
+        raise MnistError(f"{name}: cannot read its pixels ({error})") from None
+    levels, size = np.concatenate(rows, axis=1), _work_size(*image.size)
+    if (levels.shape[2], levels.shape[1]) != size:
+        levels = np.stack([np.asarray(Image.fromarray(channel).resize(size, Image.Resampling.BOX))
+                           for channel in levels])
+    grey_alpha, alpha = levels
+    on_white = grey_alpha + (1.0 - alpha)
+    return on_white if np.ptp(on_white) >= MIN_CONTRAST else grey_alpha
 
 
-def _shrink(grey: np.ndarray) -> np.ndarray:
-    """Area-average an image larger than WORK_SIDE down to it; the digit ends at 20 px anyway."""
-    height, width = grey.shape
-    scale = WORK_SIDE / max(height, width)
-    if scale >= 1:
-        return grey
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return np.asarray(Image.fromarray(grey).resize(size, Image.Resampling.BOX))
+def _tiles(size: tuple, step: int) -> list:
+    """The (left, top, right, bottom) boxes that cut an image into rows of step x step tiles."""
+    width, height = size
+    return [[(left, top, min(left + step, width), min(top + step, height))
+             for left in range(0, width, step)] for top in range(0, height, step)]
+
+
+def _full_scale(image: Image.Image, boxes: list):
+    """The level that is white in a 16- or 32-bit grey or a float image: 1 for floats up to 1,
+    255 for values up to 255, 65535 otherwise. None for the 8-bit modes."""
+    if not (image.mode.startswith("I") or image.mode == "F"):
+        return None
+    top = max(np.asarray(image.crop(box)).max() for row in boxes for box in row)
+    return 1.0 if image.mode == "F" and top <= 1 else 255.0 if top <= 255 else 65535.0
+
+
+def _grey_and_alpha(tile: Image.Image, full, name: str) -> np.ndarray:
+    """A tile -> float32 (2, h, w): its grey level times its alpha, and its alpha, in [0, 1]."""
+    if full is not None:                                   # 16- and 32-bit grey, and float
+        pixels = np.asarray(tile, dtype=np.float32)
+        if not np.isfinite(pixels).all():
+            raise MnistError(f"{name}: holds NaN or infinite pixel values")
+        grey = np.clip(pixels / full, 0.0, 1.0)
+    elif tile.mode == "LAB":                               # its L band is the lightness
+        grey = np.asarray(tile.getchannel("L"), dtype=np.float32) / 255.0
+    elif tile.mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in tile.info:
+        tile = tile.convert("LA") if tile.mode == "La" else tile   # Pillow has no La -> RGBA
+        rgba = np.asarray(tile.convert("RGBA"), dtype=np.float32) / 255.0
+        alpha = rgba[..., 3]
+        grey = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)   # as Pillow's "L"
+        return np.stack([grey * alpha, alpha])
+    else:
+        grey = np.asarray(tile.convert("L"), dtype=np.float32) / 255.0
+    return np.stack([grey, np.ones_like(grey)])
+
+
+def _block_mean(levels: np.ndarray, factor: int) -> np.ndarray:
+    """(c, h, w) -> the mean of each factor x factor block of each channel, by Pillow's `reduce`
+    (the blocks at the right and bottom edges may be smaller)."""
+    if factor == 1:
+        return levels
+    return np.stack([np.asarray(Image.fromarray(channel).reduce(factor)) for channel in levels])
 
 
 def _ink_light(grey: np.ndarray) -> np.ndarray:
     """Invert the image if its background (the median border pixel) is the lighter side.
 
     "Lighter side" means above the middle of the image's own range (its 0.1% and 99.9% levels),
-    so dark ink on grey paper is recognised as well as dark ink on white.
+    so dark ink on grey paper is recognised as well as dark ink on white. Ink on under 0.1% of
+    the pixels (a dot, a fine pen on a large page) leaves that range empty: then it is the full
+    range, from the darkest pixel to the lightest.
     """
     border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
     low, high = quantile(grey, 0.001), quantile(grey, 0.999)
+    if high - low < MIN_CONTRAST:
+        low, high = float(grey.min()), float(grey.max())
     return 1.0 - grey if quantile(border, 0.5) > (low + high) / 2 else grey
 
 
-def _fit_box(ink: np.ndarray) -> np.ndarray:
-    """Crop to the ink's bounding box and resize its longest side to BOX px, keeping the aspect.
-
-    The box holds the pixels above EDGE times the brightest, so that a faint halo of blur around
-    the strokes (a few pixels of a large image) does not make the digit smaller; MNIST's box was
-    that of the sharp digit before anti-aliasing. Strokes too thin for MNIST are thickened first
-    (`_thicken`). Pillow's BOX filter averages the area each new pixel covers, which is what
-    anti-aliasing a drawing onto a coarser grid means; a box already the right size is kept as is.
-    """
+def _crop(ink: np.ndarray) -> np.ndarray:
+    """The ink's bounding box: that of the pixels above EDGE times the brightest, so that a faint
+    halo of blur around the strokes (a few pixels of a large image) does not make the digit
+    smaller; MNIST's box was that of the sharp digit before anti-aliasing."""
     inside = ink > EDGE * ink.max()
     rows = np.flatnonzero(inside.any(axis=1))
     cols = np.flatnonzero(inside.any(axis=0))
-    crop = _thicken(ink[rows[0]: rows[-1] + 1, cols[0]: cols[-1] + 1])
+    return ink[rows[0]: rows[-1] + 1, cols[0]: cols[-1] + 1]
+
+
+def _dot_problem(crop: np.ndarray, shape: tuple, px: float):
+    """Why the ink's box `crop` of an image of `shape` is a dot rather than a digit, or None.
+
+    Scaled to MNIST's 20-px box, a mark spanning under MIN_MARK px would be magnified more than
+    four times: a speck of dust or a stray pixel would come out as a bold 0. On a large page,
+    where a digit spans a few percent of the width or more, a mark under MARK_SHARE of its
+    longest side is dust too (MNIST's digits span 14-20 px of 28, photos' 15% or more of the
+    page). `px` is one pixel here in the user's image's pixels (over 1 if it was shrunk).
+    """
+    need = max(MIN_MARK, int(np.ceil(MARK_SHARE * max(shape))))
+    if max(crop.shape) >= need:
+        return None
+    height, width = (round(side * px) for side in crop.shape)
+    return (f"the only mark is a dot of {'' if px == 1 else 'about '}{width}x{height} px; a digit "
+            f"spans at least {round(need * px)} px here")
+
+
+def _fit_box(crop: np.ndarray) -> np.ndarray:
+    """Resize the ink's box so that its longest side is BOX px, keeping the aspect.
+
+    Strokes too thin for MNIST are thickened first (`_thicken`). Pillow's BOX filter averages the
+    area each new pixel covers, which is what anti-aliasing a drawing onto a coarser grid means;
+    a box already the right size is kept as is.
+    """
+    crop = _thicken(crop)
     height, width = crop.shape
     scale = BOX / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))

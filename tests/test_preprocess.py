@@ -89,6 +89,16 @@ def test_a_speck_far_from_the_digit_is_ignored(digits):
     assert np.array_equal(with_speck, preprocess(Image.fromarray(canvas)))
 
 
+def test_ink_on_under_a_thousandth_of_the_page_is_still_the_ink():
+    """A 1 drawn 3 px wide and 200 px tall on a 2000x2000 page: shrunk to 512 px it covers 0.02%
+    of the pixels, so the 0.1% level is paper too; the page must still count as the paper (it
+    used to come out as a filled square: the whole page taken for ink)."""
+    page = Image.new("L", (2000, 2000), 255)
+    ImageDraw.Draw(page).line([(1000, 900), (1000, 1100)], fill=0, width=3)
+    rows, cols = np.nonzero(preprocess(page) > 128)
+    assert rows.max() - rows.min() >= 17 and cols.max() - cols.min() <= 3     # a bar: 19 x 2
+
+
 @pytest.mark.parametrize("pixels", [np.full((50, 80), 255), np.zeros((28, 28)), np.full((9, 9), 128)])
 def test_blank_image_has_no_digit(pixels):
     with pytest.raises(MnistError, match=r"^blank.png: no digit found$"):
