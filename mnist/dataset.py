@@ -5,7 +5,7 @@
     data.train_labels                    # (60000,) uint8, digits 0-9
     x_train, y_train, x_val, y_val = split_validation(data.train_images, data.train_labels, 0.1)
     for epoch in range(epochs):
-        for batch in iterate_batches(len(x_train), 128, seed, epoch):
+        for batch in iterate_batches(len(x_train), 128, seeds.shuffling(seed, epoch)):
             images, labels = x_train[batch], y_train[batch]
 
 The network's input is `mnist.normalize.to_model_input(images)`: float32 in [0, 1], shape
@@ -69,21 +69,16 @@ def split_validation(images, labels, fraction):
     return images[:n_train], labels[:n_train], images[n_train:], labels[n_train:]
 
 
-SHUFFLE_STREAM = 2  # ends the shuffling's seed; train.py's augmentation ends its seed with 1
+def iterate_batches(n_samples, batch_size, rng: np.random.Generator):
+    """Yield index arrays that cover range(n_samples) once, in the order of one permutation
+    drawn from `rng` (training/seeds.py gives each epoch its own generator).
 
-
-def iterate_batches(n_samples, batch_size, seed, epoch):
-    """Yield index arrays that cover range(n_samples) once, in a shuffled order.
-
-    The order comes from `np.random.default_rng([seed, epoch, SHUFFLE_STREAM])`, so it depends
-    on (seed, epoch) only. (The tag keeps it apart from `default_rng(seed)`, which draws the
-    initial weights: NumPy pads a short seed with zeros, so [seed, 0] would equal [seed].)
-    To resume an epoch after k batches, skip the first k
-    (`itertools.islice(iterate_batches(...), k, None)`) and the rest comes out identical.
+    To resume an epoch after k batches, draw from a generator in the same state and skip the
+    first k (`itertools.islice(iterate_batches(...), k, None)`): the rest comes out identical.
     The last batch holds the remainder when batch_size does not divide n_samples.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    order = np.random.default_rng([seed, epoch, SHUFFLE_STREAM]).permutation(n_samples)
+    order = rng.permutation(n_samples)
     for start in range(0, n_samples, batch_size):
         yield order[start:start + batch_size]

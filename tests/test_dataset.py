@@ -6,6 +6,7 @@ import pytest
 
 from mnist.dataset import iterate_batches, load_mnist, split_validation
 from mnist.errors import MnistError
+from training import seeds
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -63,7 +64,7 @@ def test_validation_fraction_must_be_below_one(fraction):
 
 
 def test_batches_cover_every_index_once_per_epoch():
-    batches = list(iterate_batches(103, 10, seed=1, epoch=0))
+    batches = list(iterate_batches(103, 10, seeds.shuffling(1, 0)))
     assert [len(batch) for batch in batches] == [10] * 10 + [3]
     assert sorted(np.concatenate(batches).tolist()) == list(range(103))
     assert np.concatenate(batches).tolist() != list(range(103))  # shuffled
@@ -71,7 +72,7 @@ def test_batches_cover_every_index_once_per_epoch():
 
 def test_batch_order_depends_only_on_seed_and_epoch():
     def order(seed, epoch):
-        return np.concatenate(list(iterate_batches(1000, 64, seed, epoch))).tolist()
+        return np.concatenate(list(iterate_batches(1000, 64, seeds.shuffling(seed, epoch)))).tolist()
 
     assert order(3, 2) == order(3, 2)
     assert order(3, 2) != order(3, 1)
@@ -80,13 +81,13 @@ def test_batch_order_depends_only_on_seed_and_epoch():
 
 def test_first_epoch_order_is_not_drawn_from_the_weights_stream():
     """mnist_cnn(seed) draws its weights from default_rng(seed); the shuffling must not repeat it."""
-    order = np.concatenate(list(iterate_batches(1000, 64, seed=5, epoch=0)))
+    order = np.concatenate(list(iterate_batches(1000, 64, seeds.shuffling(5, 0))))
     assert order.tolist() != np.random.default_rng(5).permutation(1000).tolist()
 
 
 def test_resuming_mid_epoch_gives_the_same_remaining_batches():
-    full = list(iterate_batches(500, 32, seed=7, epoch=4))
-    resumed = list(islice(iterate_batches(500, 32, seed=7, epoch=4), 6, None))
+    full = list(iterate_batches(500, 32, seeds.shuffling(7, 4)))
+    resumed = list(islice(iterate_batches(500, 32, seeds.shuffling(7, 4)), 6, None))
     assert len(resumed) == len(full) - 6
     for expected, actual in zip(full[6:], resumed):
         np.testing.assert_array_equal(expected, actual)

@@ -13,7 +13,7 @@ import pytest
 from hostile_files import REPO, craft, members, record, refused, stepped, with_record
 
 from nncore import SGD, Adam, mnist_cnn, read_model_file, save_model
-from nncore.checkpoint import load_checkpoint, save_checkpoint
+from training.checkpoint import load_checkpoint, save_checkpoint
 
 
 @pytest.fixture(scope="module")

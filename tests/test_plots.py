@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nncore.plots import plot_confusion_matrix, plot_curves
+from training.plots import plot_confusion_matrix, plot_curves
 
 
 def fake_history(epochs):

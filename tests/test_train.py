@@ -5,7 +5,6 @@ The runs are tiny (a few thousand images, one or two epochs) so the whole file t
 two minutes; the real run's accuracy is checked on the shipped model instead.
 """
 import importlib.util
-import os
 import signal
 import subprocess
 import sys
@@ -15,8 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import training.loop
 from mnist.normalize import to_model_input
 from nncore import load_model, read_model_file
+from training.progress import new_epoch
+from training.recipe import learning_rate
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_MODEL = REPO / "models" / "shipped" / "mnist_cnn.npz"
@@ -142,7 +144,7 @@ def test_diverging_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, mnist
                                                                  monkeypatch, capsys):
     """A learning rate of 1e38 from epoch 2 on: one step sends the weights to the edge of float32
     and the next loss overflows to NaN."""
-    monkeypatch.setattr(train, "learning_rate", lambda lr, epoch, epochs: lr if epoch == 0 else 1e38)
+    monkeypatch.setattr(training.loop, "learning_rate", lambda lr, epoch, epochs: lr if epoch == 0 else 1e38)
     out = tmp_path / "run"
     code = train.main(["--limit", "600", "--epochs", "2", "--batch-size", "64", "--no-augment",
                        "--data-dir", str(mnist_data_dir), "--out", str(out)])
@@ -163,8 +165,8 @@ def test_a_fresh_run_will_not_overwrite_an_unfinished_one(tmp_path, train, capsy
     assert f"--resume {tmp_path / 'checkpoint.npz'}" in capsys.readouterr().err
 
 
-def test_learning_rate_decays_from_lr_toward_lr_over_100(train):
-    rates = [train.learning_rate(1e-3, epoch, 15) for epoch in range(15)]
+def test_learning_rate_decays_from_lr_toward_lr_over_100():
+    rates = [learning_rate(1e-3, epoch, 15) for epoch in range(15)]
     assert rates[0] == 1e-3
     assert all(a > b for a, b in zip(rates, rates[1:]))
     assert 1e-5 < rates[-1] < 3e-5  # and 1e-5 would come after the last epoch
@@ -203,7 +205,8 @@ def test_an_unwritable_out_is_found_before_loading_any_data(train, tmp_path, cap
     (tmp_path / "file").write_text("")
     code = train.main(["--out", str(tmp_path / "file" / "run"), "--data-dir", str(tmp_path / "none")])
     assert code == 2
-    assert capsys.readouterr().err == f"error: --out {tmp_path / 'file' / 'run'}: cannot write there (Not a directory)\n"
+    out = tmp_path / "file" / "run"
+    assert capsys.readouterr().err == f"error: --out {out}: cannot write there (Not a directory)\n"
     assert not (tmp_path / "none").exists()
 
 
@@ -225,7 +228,7 @@ def test_metrics_are_written_after_the_checkpoint_they_describe(train, tmp_path,
                                                                 monkeypatch, capsys):
     def crash(*args):
         raise OSError(28, "No space left on device")
-    monkeypatch.setattr(train, "save_checkpoint", crash)
+    monkeypatch.setattr(training.loop, "save_checkpoint", crash)
     out = tmp_path / "run"
     code = train.main(["--limit", "600", "--epochs", "1", "--no-augment",
                        "--data-dir", str(mnist_data_dir), "--out", str(out)])
@@ -255,10 +258,10 @@ def one_step_state():
     ("not a dict", "the progress record is not a mapping"),
 ])
 def test_a_checkpoint_with_bad_progress_is_refused_in_one_line(train, tmp_path, capsys, change, problem):
-    from nncore.checkpoint import save_checkpoint
+    from training.checkpoint import save_checkpoint
     model, optimizer = one_step_state()
     flags = {key: value for key, value in train.DEFAULTS.items() if key != "resume"}
-    progress = {"epoch": 0, "history": [], **train.new_epoch(), "flags": flags}
+    progress = {"epoch": 0, "history": [], **new_epoch(), "flags": flags}
     if change == "flags.seed":
         flags["seed"] = -1
     elif change == "flags.batch_size":
