@@ -4,7 +4,7 @@
     python evaluate.py scans/ --top-k 3
     python evaluate.py photo.jpg --json --save-preprocessed seen/
 
-Each image is brought into MNIST's form first (mnist/preprocess.py: light ink on black, scaled
+Each image is brought into MNIST's form first (reader/preprocess.py: light ink on black, scaled
 into a 20x20 box, centred by its centre of mass in 28x28), then the network answers. With many
 images, worker processes preprocess the next ones while the network answers for the last.
 
@@ -105,12 +105,12 @@ def prepare(job, save_dir):
     index, path, error = job
     if error:
         return path, None, error
-    from mnist.errors import MnistError
-    from mnist.preprocess import open_image, preprocess
+    from reader.errors import ImageError
+    from reader.preprocess import open_image, preprocess
     name = printable(path)
     try:
         digit = preprocess(open_image(path), name=name)
-    except MnistError as error:
+    except ImageError as error:
         return path, None, printable(str(error))
     except Exception as error:   # a bug of ours, never the user's fault: say so, go on
         return path, None, f"{name}: internal error while preprocessing ({internal(error)}); please report"
@@ -225,6 +225,7 @@ def report_error(path, message, as_json):
 def recognise(predict, prepared, args):
     """Recognise a batch of prepared (path, digit, error), report in input order; -> failures."""
     import numpy as np
+
     from mnist.normalize import to_model_input
     digits = [digit for _, digit, error in prepared if error is None]
     try:

@@ -127,8 +127,8 @@ def test_a_bad_model_is_reported_once_before_any_image(problem, tmp_path, digit_
     model = tmp_path / "model.npz"
     if problem == "corrupt":
         model.write_bytes(b"PK\x03\x04 garbage")
-    result = subprocess.run([sys.executable, str(REPO / "evaluate.py"), str(digit_png), "--model", str(model)],
-                            capture_output=True, text=True, cwd=tmp_path)
+    result = subprocess.run([sys.executable, str(REPO / "evaluate.py"), str(digit_png), "--model",
+                             str(model)], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.count("error:") == 1 and str(model) in result.stderr
@@ -195,15 +195,15 @@ def copies(folder, digit_png, count):
 
 def test_an_unexpected_exception_is_one_images_error(capsys, model_file, digit_png, tmp_path,
                                                       monkeypatch):
-    import mnist.preprocess
-    real = mnist.preprocess.preprocess
+    import reader.preprocess
+    real = reader.preprocess.preprocess
 
     def fails_on_007(image, name="image"):
         if name.endswith("007.png"):
             raise IndexError("index 3 is out of bounds for axis 0 with size 1")
         return real(image, name)
 
-    monkeypatch.setattr(mnist.preprocess, "preprocess", fails_on_007)
+    monkeypatch.setattr(reader.preprocess, "preprocess", fails_on_007)
     folder = copies(tmp_path / "many", digit_png, 12)
     status, out, err = run(capsys, folder, "--model", model_file)
     assert status == 1

@@ -1,5 +1,5 @@
 """Hostile images: whatever a user hands `evaluate.py`, reading and preprocessing it gives a uint8
-28x28 digit or one `MnistError` that names the image and says why, never another exception, and
+28x28 digit or one `ImageError` that names the image and says why, never another exception, and
 never more than about 1 GB of memory.
 
 The property tests feed `open_image` and `preprocess` images of every Pillow mode, 1 to 3,000 px a
@@ -20,11 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, event, given, settings, strategies as st
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
-from mnist.errors import MnistError
-from mnist.preprocess import _to_grey, _work_size, open_image, preprocess
+from reader.errors import ImageError
+from reader.preprocess import _to_grey, _work_size, open_image, preprocess
 
 REPO = Path(__file__).resolve().parent.parent
 HOSTILE = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -37,11 +38,11 @@ EXTREMES = {"F": [np.nan, np.inf, -np.inf, 3e38, -3e38, 1e-45],
 
 
 def digit_or_error(read, name):
-    """Run `read()`; it must return a uint8 (28, 28) array or raise a one-line MnistError that
+    """Run `read()`; it must return a uint8 (28, 28) array or raise a one-line ImageError that
     starts with the image's name. Returns the array, or None for an error."""
     try:
         digit = read()
-    except MnistError as error:
+    except ImageError as error:
         assert str(error).startswith(f"{name}: ") and "\n" not in str(error), str(error)
         # What was refused, for pytest --hypothesis-show-statistics:
         event(re.sub(r"\d+", "N", str(error)[len(name) + 2:].split(" (")[0]))
@@ -257,16 +258,16 @@ def _page_with_bar(size: tuple) -> Image.Image:
 def test_an_image_too_small_for_a_digit(size, tmp_path):
     width, height = size
     message = rf"^small.png: image is {width}x{height} px; at least 8x8 px needed$"
-    with pytest.raises(MnistError, match=message):
+    with pytest.raises(ImageError, match=message):
         preprocess(_page_with_bar(size), "small.png")
     _page_with_bar(size).save(tmp_path / "small.png")
-    with pytest.raises(MnistError, match=message):
+    with pytest.raises(ImageError, match=message):
         preprocess(open_image(tmp_path / "small.png"), "small.png")
 
 
 def test_a_strip_too_thin_to_shrink_is_refused():
     """20000x15 px would shrink to 512x0 px: refused before, with the rule in the message."""
-    with pytest.raises(MnistError, match=r"^strip.png: image is 20000x15 px, too thin to hold a digit "
+    with pytest.raises(ImageError, match=r"^strip.png: image is 20000x15 px, too thin to hold a digit "
                                          r"\(its long side may be at most 64 times its short side\)$"):
         preprocess(_page_with_bar((20000, 15)), "strip.png")
 
@@ -283,7 +284,7 @@ def test_a_float_tiff_with_nan_or_infinite_pixels(bad, tmp_path):
     pixels[5, 7] = bad
     Image.fromarray(pixels).save(tmp_path / "float.tiff")
     assert open_image(tmp_path / "float.tiff").mode == "F"
-    with pytest.raises(MnistError, match=r"float.tiff: holds NaN or infinite pixel values$"):
+    with pytest.raises(ImageError, match=r"float.tiff: holds NaN or infinite pixel values$"):
         preprocess(open_image(tmp_path / "float.tiff"), str(tmp_path / "float.tiff"))
 
 
@@ -307,7 +308,7 @@ def test_a_dot_is_no_digit(size, dot, message):
     page = np.full(size[::-1], 255, np.uint8)
     page[row: row + side, col: col + side] = 0
     for pixels in (page, 255 - page):
-        with pytest.raises(MnistError, match=rf"^dot.png: no digit found \(the only mark is "
+        with pytest.raises(ImageError, match=rf"^dot.png: no digit found \(the only mark is "
                                              rf"{message}\)$"):
             preprocess(Image.fromarray(pixels), "dot.png")
 
@@ -351,7 +352,7 @@ def test_a_large_jpeg_is_decoded_at_a_fraction_of_its_size(tmp_path):
 MEASURE = textwrap.dedent("""
     import resource, sys
     import numpy as np
-    from mnist.preprocess import open_image, preprocess
+    from reader.preprocess import open_image, preprocess
     digit = preprocess(open_image(sys.argv[1]), sys.argv[1])
     np.save(sys.argv[2], digit)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss    # KiB on Linux

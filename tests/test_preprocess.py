@@ -1,6 +1,6 @@
 """Preprocessing of people's images: MNIST digits re-drawn as users draw them come back close to
 the original; MNIST-form digits pass through; every format opens; every bad input is one
-`MnistError` naming the file.
+`ImageError` naming the file.
 
 The closeness measure is the mean absolute pixel difference (MAD) between the preprocessed
 28x28 and the original MNIST digit, both scaled to [0, 1]. For scale: two unrelated MNIST test
@@ -12,11 +12,11 @@ import io
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
-
-from mnist.errors import MnistError
-from mnist.ink import _label, _near, _otsu, quantile
-from mnist.preprocess import open_image, preprocess
 from user_styles import STYLES, photo
+
+from reader.errors import ImageError
+from reader.ink import _label, _near, _otsu, quantile
+from reader.preprocess import open_image, preprocess
 
 
 def mad(a: np.ndarray, b: np.ndarray) -> float:
@@ -101,14 +101,14 @@ def test_ink_on_under_a_thousandth_of_the_page_is_still_the_ink():
 
 @pytest.mark.parametrize("pixels", [np.full((50, 80), 255), np.zeros((28, 28)), np.full((9, 9), 128)])
 def test_blank_image_has_no_digit(pixels):
-    with pytest.raises(MnistError, match=r"^blank.png: no digit found$"):
+    with pytest.raises(ImageError, match=r"^blank.png: no digit found$"):
         preprocess(Image.fromarray(pixels.astype(np.uint8)), "blank.png")
 
 
 def test_photo_of_blank_paper_has_no_digit():
     rng = np.random.default_rng(3)
     blank = photo(np.zeros((28, 28), np.uint8), rng)
-    with pytest.raises(MnistError, match="no digit found"):
+    with pytest.raises(ImageError, match="no digit found"):
         preprocess(blank, "page.jpg")
 
 
@@ -233,7 +233,7 @@ def _encoded(format: str, digits) -> bytes:
 
 
 def _expect_error(path, pattern):
-    with pytest.raises(MnistError) as caught:
+    with pytest.raises(ImageError) as caught:
         open_image(path)
     message = str(caught.value)
     assert message.startswith(f"{path}: ") and "\n" not in message

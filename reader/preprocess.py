@@ -17,7 +17,7 @@ underneath. `preprocess` undoes all that, one step per function:
    image never becomes a huge float array. NaN or infinite pixels (float TIFFs) are refused.
 3. `_ink_light`: the border pixels are the paper; if they are the lighter side, invert, so that
    ink is light on dark from here on.
-4. `isolate_ink` (in mnist/ink.py): subtract the paper (a smooth surface fitted to the non-ink
+4. `isolate_ink` (in reader/ink.py): subtract the paper (a smooth surface fitted to the non-ink
    pixels, which removes uneven lighting), find the ink with Otsu's threshold, drop small specks
    far from the digit, and keep the grey levels of the ink and its anti-aliased edges; everything
    else is 0.
@@ -30,16 +30,16 @@ underneath. `preprocess` undoes all that, one step per function:
 A digit already in MNIST form (28x28, light on dark, centred) passes through essentially
 unchanged: over the first 1,000 MNIST test digits the mean absolute difference is 0.001 of full
 scale, and 60% come back bit for bit. `open_image` reads a file and turns every way of failing
-into one `MnistError`; `preprocess` is pure: image in, uint8 array out.
+into one `ImageError`; `preprocess` is pure: image in, uint8 array out.
 """
-from pathlib import Path
 import warnings
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from mnist.errors import MnistError
-from mnist.ink import MIN_CONTRAST, isolate_ink, pad, quantile
+from reader.errors import ImageError
+from reader.ink import MIN_CONTRAST, isolate_ink, pad, quantile
 
 SIZE = 28          # MNIST images are 28x28
 BOX = 20           # ... with the digit scaled to fit a 20x20 box
@@ -61,18 +61,18 @@ def open_image(path) -> Image.Image:
     A JPEG more than twice as large as `preprocess` works on is decoded at 1/2, 1/4 or 1/8 of its
     size instead (Pillow's `draft`: the JPEG decoder averages the blocks for free), to spare the
     memory of a full-size photo (other formats are decoded whole: an 88-Mpx RGBA PNG takes 350 MB,
-    and `preprocess` reads it tile by tile). Raises `MnistError` "PATH: problem" for a missing path, a
+    and `preprocess` reads it tile by tile). Raises `ImageError` "PATH: problem" for a missing path, a
     directory, an empty file, a file that is not an image, a truncated or corrupt image, and an
     image over Pillow's decompression-bomb limit (`Image.MAX_IMAGE_PIXELS`; its warning, for
     images between one and two times the limit, counts as an error too).
     """
     path = Path(path)
     if not path.exists():
-        raise MnistError(f"{path}: no such file")
+        raise ImageError(f"{path}: no such file")
     if path.is_dir():
-        raise MnistError(f"{path}: is a directory, not an image file")
+        raise ImageError(f"{path}: is a directory, not an image file")
     if path.stat().st_size == 0:
-        raise MnistError(f"{path}: empty file")
+        raise ImageError(f"{path}: empty file")
     try:
         # Opened from our own file object, the image outlives the file (Pillow would invalidate
         # an image it opened itself on closing it), so it needs no full-size copy.
@@ -86,31 +86,31 @@ def open_image(path) -> Image.Image:
             ImageOps.exif_transpose(image, in_place=True)
             return image
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise MnistError(f"{path}: image too large ({error})") from None
+        raise ImageError(f"{path}: image too large ({error})") from None
     except Image.UnidentifiedImageError:
-        raise MnistError(f"{path}: not an image file Pillow can read") from None
+        raise ImageError(f"{path}: not an image file Pillow can read") from None
     except PermissionError:
-        raise MnistError(f"{path}: permission denied") from None
+        raise ImageError(f"{path}: permission denied") from None
     except Exception as error:  # Pillow's decoders raise OSError, SyntaxError, ValueError, ...
-        raise MnistError(f"{path}: truncated or corrupt image ({error})") from None
+        raise ImageError(f"{path}: truncated or corrupt image ({error})") from None
 
 
 def preprocess(image: Image.Image, name: str = "image") -> np.ndarray:
     """A PIL image of one digit -> uint8 (28, 28), light ink on black, centred like MNIST.
 
-    `name` (usually the file's path) starts the message of the `MnistError` raised for an image
+    `name` (usually the file's path) starts the message of the `ImageError` raised for an image
     that cannot hold a digit: smaller than MIN_SIDE or too long and thin ("NAME: image is 1x500
     px; ..."), with NaN or infinite pixels, with pixels Pillow cannot read, with no ink ("NAME: no
     digit found") or only a dot of it. Pass the result to `mnist.normalize.to_model_input`.
     """
     problem = _shape_problem(*image.size)
     if problem:
-        raise MnistError(f"{name}: {problem}")
+        raise ImageError(f"{name}: {problem}")
     grey = _to_grey(image, name)
     crop = _crop(isolate_ink(_ink_light(grey), name))
     problem = _dot_problem(crop, grey.shape, max(image.size) / max(grey.shape))
     if problem:
-        raise MnistError(f"{name}: no digit found ({problem})")
+        raise ImageError(f"{name}: no digit found ({problem})")
     digit = _centre(_fit_box(crop))
     return np.round(digit * (255.0 / digit.max())).astype(np.uint8)
 
@@ -152,7 +152,7 @@ def _to_grey(image: Image.Image, name: str) -> np.ndarray:
         rows = [np.concatenate([_block_mean(_grey_and_alpha(image.crop(box), full, name), factor)
                                 for box in row], axis=2) for row in boxes]
     except (OSError, ValueError) as error:   # say, an image opened lazily that fails to decode
-        raise MnistError(f"{name}: cannot read its pixels ({error})") from None
+        raise ImageError(f"{name}: cannot read its pixels ({error})") from None
     levels, size = np.concatenate(rows, axis=1), _work_size(*image.size)
     if (levels.shape[2], levels.shape[1]) != size:
         levels = np.stack([np.asarray(Image.fromarray(channel).resize(size, Image.Resampling.BOX))
@@ -183,7 +183,7 @@ def _grey_and_alpha(tile: Image.Image, full, name: str) -> np.ndarray:
     if full is not None:                                   # 16- and 32-bit grey, and float
         pixels = np.asarray(tile, dtype=np.float32)
         if not np.isfinite(pixels).all():
-            raise MnistError(f"{name}: holds NaN or infinite pixel values")
+            raise ImageError(f"{name}: holds NaN or infinite pixel values")
         grey = np.clip(pixels / full, 0.0, 1.0)
     elif tile.mode == "LAB":                               # its L band is the lightness
         grey = np.asarray(tile.getchannel("L"), dtype=np.float32) / 255.0

@@ -1,15 +1,15 @@
 """Find the digit's ink in a light-on-dark image: its grey levels above the paper, 0 elsewhere.
 
-`isolate_ink` is step 4 of `mnist.preprocess`: it subtracts the paper (a smooth surface fitted
+`isolate_ink` is step 4 of `reader.preprocess`: it subtracts the paper (a smooth surface fitted
 to the pixels away from the ink, which removes uneven light), keeps the ink that stands well above
 both the paper and the noise, drops specks far from the digit, and keeps the faint anti-aliased
 edges of the strokes. The helpers do with NumPy alone, and fast on small images, what a library
 would: quantiles, padding, Otsu's threshold, a least-squares quadratic surface and the labelling
-of connected blobs. `quantile` and `pad` serve `mnist.preprocess` too.
+of connected blobs. `quantile` and `pad` serve `reader.preprocess` too.
 """
 import numpy as np
 
-from mnist.errors import MnistError
+from reader.errors import ImageError
 
 MIN_CONTRAST = 0.1 # ink less than 10% of full scale above the paper is not a digit
 SPECK = 0.05       # blobs with less than 5% of the biggest blob's ink are specks ...
@@ -39,11 +39,11 @@ def isolate_ink(ink: np.ndarray, name: str) -> np.ndarray:
     peak = quantile(signal, 0.999)
     strong = signal > max(_otsu(signal), 5 * sigma, STRONG * peak)
     if not strong.any() or quantile(signal[strong], 0.9) < max(MIN_CONTRAST, 6 * sigma):
-        raise MnistError(f"{name}: no digit found")
+        raise ImageError(f"{name}: no digit found")
     strong = _drop_specks(strong, signal)
     keep = (signal > max(3 * sigma, 0.5 / 255)) & _near(strong)
     if not keep.any():   # the strong ink was all at or below the noise level
-        raise MnistError(f"{name}: no digit found")
+        raise ImageError(f"{name}: no digit found")
     return np.where(keep, signal, 0.0).astype(np.float32)
 
 
