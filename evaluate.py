@@ -42,7 +42,7 @@ POOL_MIN_IMAGES = 200
 WORKERS = 2
 CHUNK = 50         # images handed to a worker at a time
 MAX_DEATHS = 5     # worker processes that may die (killed by the system) before the run gives up
-NAME_MAX = 100  # characters of an input's name kept in the name of its preprocessed copy
+NAME_MAX = 120  # bytes of an input's name kept in its preprocessed copy's (file names end at 255)
 
 
 def parse_args(argv):
@@ -115,7 +115,8 @@ def prepare(job, save_dir):
     except Exception as error:   # a bug of ours, never the user's fault: say so, go on
         return path, None, f"{name}: internal error while preprocessing ({internal(error)}); please report"
     if save_dir is not None:
-        target = save_dir / f"{index:05d}_{printable(path.stem)[:NAME_MAX]}.png"
+        stem = printable(path.stem).encode()[:NAME_MAX].decode(errors="ignore")
+        target = save_dir / f"{index:05d}_{stem}.png"
         try:
             from PIL import Image
             Image.fromarray(digit).save(target)

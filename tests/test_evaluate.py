@@ -329,3 +329,12 @@ def test_the_default_model_is_the_one_trained_here_else_the_shipped_one(capsys, 
     status, trained_out, err = run(capsys, digit_png, "--json")
     assert status == 0 and err.startswith("using the model trained here, models/mnist_cnn.npz")
     assert trained_out == run(capsys, digit_png, "--json", "--model", model_file)[1] != shipped_out
+
+
+def test_a_long_name_still_gets_its_preprocessed_copy(capsys, model_file, digit_png, tmp_path):
+    long = tmp_path / ("é" * 123 + ".png")                      # 250 bytes: the most a name holds
+    long.write_bytes(digit_png.read_bytes())
+    status, out, err = run(capsys, long, "--model", model_file, "--save-preprocessed", tmp_path / "seen")
+    assert status == 0 and err == ""
+    saved, = (tmp_path / "seen").iterdir()
+    assert saved.name.startswith("00000_éé") and len(os.fsencode(saved.name)) <= 255
