@@ -6,19 +6,44 @@ Forward:  p = softmax(z) = exp(z - logsumexp(z)),   loss = -(1/N) sum_n log p[n,
 Backward: dL/dz = (p - one_hot(y)) / N
 
 Fusing the two gives this short gradient and lets the forward work in log space (log-sum-exp),
-so large logits never overflow. The kernel is in nncore/kernels/softmax.py.
+so large logits never overflow. The textbook version is below; the kernels, which compute the
+same in one pass, are in nncore/kernels/softmax.py (imported late: see nncore/layers/base.py).
 """
 import numpy as np
 
-from nncore.kernels.softmax import log_softmax, softmax_cross_entropy
+
+def log_softmax_reference(logits: np.ndarray) -> np.ndarray:
+    """The textbook log-softmax: log p (N, K) = z - logsumexp(z), the row maximum taken out first."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def softmax_reference(logits: np.ndarray) -> np.ndarray:
+    """The textbook softmax: probabilities (N, K) = exp(log_softmax(z))."""
+    return np.exp(log_softmax_reference(logits))
+
+
+def softmax_cross_entropy_reference(logits: np.ndarray,
+                                    labels: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """The textbook loss: logits (N, K), labels (N,) -> (mean loss, dL/dlogits (N, K), p (N, K))."""
+    n = len(labels)
+    log_p = log_softmax_reference(logits)
+    p = np.exp(log_p)
+    loss = -log_p[np.arange(n), labels].mean()
+    one_hot = np.eye(logits.shape[1], dtype=logits.dtype)[labels]
+    return float(loss), (p - one_hot) / n, p
+
+
+log_softmax_numpy = log_softmax_reference  # the old name, for nncore/serialize.py until it moves over
 
 
 class SoftmaxCrossEntropy:
-    def __init__(self):
+    def __init__(self) -> None:
         self.cache = None
 
     def forward(self, logits: np.ndarray, labels: np.ndarray) -> float:
         """Mean loss over the batch; keeps dL/dlogits and the probabilities for later."""
+        from nncore.kernels.softmax import softmax_cross_entropy
         loss, dlogits, probs = softmax_cross_entropy(logits, labels.astype(np.int64))
         self.cache = (dlogits, probs)
         return float(loss)
@@ -32,11 +57,6 @@ class SoftmaxCrossEntropy:
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
-    """Probabilities (N, K) from logits (N, K), computed stably."""
+    """Probabilities (N, K) from logits (N, K), computed stably by the kernel."""
+    from nncore.kernels.softmax import log_softmax
     return np.exp(log_softmax(logits))
-
-
-def log_softmax_numpy(logits: np.ndarray) -> np.ndarray:
-    """log p (N, K) = z - logsumexp(z), in plain NumPy (no kernel to load)."""
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))

@@ -1,39 +1,51 @@
-"""Kernels for a 2-D convolution, stride 1, no padding, NHWC layout.
+"""Kernels for Conv2D (nncore/layers/conv.py): a 2-D convolution, stride 1, no padding, NHWC.
 
-The convolution  out[n, i, j, f] = b[f] + sum_{di, dj, c} x[n, i+di, j+dj, c] * w[di, dj, c, f]
-becomes one matrix product once every input patch is laid out as a row ("im2col"):
+They compute what `conv2d_reference_forward` and `conv2d_reference_backward` in the layer's
+module compute. The convolution
 
-    cols[(n, i, j), (di, dj, c)] = x[n, i+di, j+dj, c]        (N*OH*OW, KH*KW*C)
-    out = cols @ W + b,   W = w reshaped to                    (KH*KW*C, F)
-    (then max(out, 0) for a layer with a ReLU, on a chunk's rows while they are in the cache)
+    z[n, i, j, f] = b[f] + sum_{di, dj, c} x[n, i+di, j+dj, c] * w[di, dj, c, f]
 
-and the backward pass, given dz = dout * (out > 0) (or dout without a ReLU), is two more products
-and the scatter of the patches back ("col2im"):
+becomes one matrix product once the inputs under each output pixel are laid out as a row of
+the patch matrix P:
 
-    dW    = cols.T @ dz                                        (KH*KW*C, F)
-    db    = sum over rows of dz                                (F,)
-    dcols = dz @ W.T                                           (N*OH*OW, KH*KW*C)
-    dx[n, i+di, j+dj, c] += dcols[(n, i, j), (di, dj, c)]
+    P[(n, i, j), (di, dj, c)] = x[n, i+di, j+dj, c]         (N*OH*OW, KH*KW*C)
+    z = P @ W + b,   W = w reshaped to                      (KH*KW*C, F)
 
-Each kernel runs over chunks of 16 images (kernels/chunks.py) in parallel; the products are BLAS
-calls (np.dot) on a chunk's rows. dW and db are summed per chunk, then over chunks in order.
-A chunk's patches (16 images of 11x11 patches of 3x3x32: 2.2 MB) are built, used and dropped
-while they are still in the cache; the backward builds them again from x rather than keeping
-the whole batch's patches (18 MB at batch 128) in memory between the two passes. The backward
-does all of a chunk's work at once -- dz, dW, db, then dcols in the patches' buffer and dx --
-so each of these stays in the cache from one formula to the next.
+and the backward, given dz = dout * [out > 0] (dout itself without a ReLU), is two more
+products and the scatter of dP back onto the image ("col2im"):
+
+    dW = P.T @ dz       db = sum over the rows of dz        dP = dz @ W.T     (N*OH*OW, KH*KW*C)
+    dx[n, i+di, j+dj, c] += dP[(n, i, j), (di, dj, c)]
+
+Optimizations (each one leaves the sums as they are):
+  - Two layouts of P in memory, chosen by the layer (`Conv2D.method`) and passed as `taps`:
+      im2col (taps=False): P itself, one row per output pixel, built by `im2col`. For a wide
+        patch (the second layer: 3*3*32 = 288), copied in runs of KW*C neighbouring numbers.
+      taps (taps=True): P.T, one row per tap (di, dj, c) holding the image shifted by (di, dj),
+        built by `shifted_images`. For a narrow patch (the first layer: 3*3*1 = 9) a row of P
+        is 9 numbers picked one by one, while a row of P.T is made of runs of OW neighbouring
+        pixels. BLAS reads P.T transposed without a copy.
+  - Chunks of 16 images in parallel (kernels/chunks.py). A chunk's P (16 images of 11x11
+    patches of 3x3x32: 2.2 MB) is built, used and dropped while it is in the cache; the
+    backward builds it again from x rather than keep the whole batch's (18 MB at batch 128)
+    between the two passes. dW and db are summed per chunk, then over the chunks in order.
+  - The bias and the ReLU are applied to a chunk's rows right after their product
+    (kernels/bias_relu.py). The backward does all of a chunk's work at once -- dz, dW, db,
+    then dP in P's own buffer, and dx -- so each stays in the cache from one formula to the next.
+  - The products are BLAS calls that write into their last argument: np.dot(a, b, out) is
+    out = a @ b.
 """
 import numpy as np
 from numba import njit, prange
 
-from nncore.kernels.activation import activation_gradient
-from nncore.kernels.bias import add_bias, bias_gradient
+from nncore.kernels.bias_relu import add_bias_relu, bias_gradient, relu_gradient
 from nncore.kernels.chunks import IMAGES_PER_CHUNK, chunk_bounds, n_chunks, sum_chunks
 
 
 @njit(cache=True)
-def im2col(x, kernel_h, kernel_w, cols):
-    """x (n, H, W, C) -> cols (n*OH*OW, KH*KW*C), one row per output pixel."""
+def im2col(x, kernel_h, kernel_w, patches):
+    """x (n, H, W, C) -> patches (n*OH*OW, KH*KW*C) = P: row (n, i, j) is the patch that output
+    pixel (i, j) of image n sees."""
     n_images, height, width, channels = x.shape
     out_h, out_w = height - kernel_h + 1, width - kernel_w + 1
     for n in range(n_images):
@@ -43,12 +55,30 @@ def im2col(x, kernel_h, kernel_w, cols):
                 for di in range(kernel_h):
                     for dj in range(kernel_w):
                         for c in range(channels):
-                            cols[row, (di * kernel_w + dj) * channels + c] = x[n, i + di, j + dj, c]
+                            patches[row, (di * kernel_w + dj) * channels + c] = x[n, i + di, j + dj, c]
 
 
 @njit(cache=True)
-def col2im(dcols, kernel_h, kernel_w, dx):
-    """The adjoint of im2col: add each row of dcols back onto its patch of dx (n, H, W, C)."""
+def shifted_images(x, kernel_h, kernel_w, taps):
+    """x (n, H, W, C) -> taps (KH*KW*C, n*OH*OW) = P.T: row (di, dj, c) is channel c of every
+    image, shifted by (di, dj)."""
+    n_images, height, width, channels = x.shape
+    out_h, out_w = height - kernel_h + 1, width - kernel_w + 1
+    for di in range(kernel_h):
+        for dj in range(kernel_w):
+            for c in range(channels):
+                row = taps[(di * kernel_w + dj) * channels + c]
+                for n in range(n_images):
+                    for i in range(out_h):
+                        start = (n * out_h + i) * out_w
+                        for j in range(out_w):
+                            row[start + j] = x[n, i + di, j + dj, c]
+
+
+@njit(cache=True)
+def col2im(dpatches, kernel_h, kernel_w, dx):
+    """The adjoint of im2col: add each row of dpatches (n*OH*OW, KH*KW*C) back onto its patch
+    of dx (n, H, W, C)."""
     n_images, height, width, channels = dx.shape
     out_h, out_w = height - kernel_h + 1, width - kernel_w + 1
     dx[:] = 0
@@ -59,12 +89,13 @@ def col2im(dcols, kernel_h, kernel_w, dx):
                 for di in range(kernel_h):
                     for dj in range(kernel_w):
                         for c in range(channels):
-                            dx[n, i + di, j + dj, c] += dcols[row, (di * kernel_w + dj) * channels + c]
+                            dx[n, i + di, j + dj, c] += dpatches[row, (di * kernel_w + dj) * channels + c]
 
 
 @njit(cache=True, parallel=True)
-def conv2d_forward(x, w, b, relu):
-    """x (N, H, W, C), w (KH, KW, C, F), b (F,) -> out (N, OH, OW, F); max(out, 0) if relu."""
+def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, relu: bool, taps: bool) -> np.ndarray:
+    """x (N, H, W, C), w (KH, KW, C, F), b (F,) -> out (N, OH, OW, F) = P @ W + b, then the
+    fused ReLU if relu; P laid out as taps (P.T) if taps, else as im2col (P)."""
     kernel_h, kernel_w, channels, filters = w.shape
     n_images, height, width, _ = x.shape
     out_h, out_w = height - kernel_h + 1, width - kernel_w + 1
@@ -73,18 +104,24 @@ def conv2d_forward(x, w, b, relu):
     out2d = np.empty((n_images * pixels, filters), dtype=x.dtype)
     for chunk in prange(n_chunks(n_images, IMAGES_PER_CHUNK)):
         start, stop = chunk_bounds(chunk, n_images, IMAGES_PER_CHUNK)
-        cols = np.empty(((stop - start) * pixels, patch), dtype=x.dtype)
-        im2col(x[start:stop], kernel_h, kernel_w, cols)
         rows = out2d[start * pixels:stop * pixels]
-        np.dot(cols, w2d, rows)
-        add_bias(rows, b, relu)
+        if taps:
+            patches_t = np.empty((patch, (stop - start) * pixels), dtype=x.dtype)
+            shifted_images(x[start:stop], kernel_h, kernel_w, patches_t)
+            np.dot(patches_t.T, w2d, rows)  # rows = P @ W
+        else:
+            patches = np.empty(((stop - start) * pixels, patch), dtype=x.dtype)
+            im2col(x[start:stop], kernel_h, kernel_w, patches)
+            np.dot(patches, w2d, rows)  # rows = P @ W
+        add_bias_relu(rows, b, relu)
     return out2d.reshape(n_images, out_h, out_w, filters)
 
 
 @njit(cache=True, parallel=True)
-def conv2d_backward(dout, out, relu, x, w, input_grad):
-    """dout, out (N, OH, OW, F), x (N, H, W, C), w (KH, KW, C, F) -> dw, db and dx (N, H, W, C);
-    dx is empty unless input_grad. out is the forward's output, for the ReLU's gradient."""
+def conv2d_backward(dout: np.ndarray, out: np.ndarray, x: np.ndarray, w: np.ndarray, relu: bool,
+                    input_grad: bool, taps: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """dout, out (N, OH, OW, F), x (N, H, W, C), w (KH, KW, C, F) -> dx (N, H, W, C), dw, db.
+    out is the forward's output, for the ReLU's gradient; dx is empty unless input_grad."""
     kernel_h, kernel_w, channels, filters = w.shape
     n_images, out_h, out_w, _ = dout.shape
     pixels, patch = out_h * out_w, kernel_h * kernel_w * channels
@@ -97,14 +134,22 @@ def conv2d_backward(dout, out, relu, x, w, input_grad):
     dx = np.empty(x.shape if input_grad else (0, 0, 0, 0), dtype=dout.dtype)
     for chunk in prange(chunks):
         start, stop = chunk_bounds(chunk, n_images, IMAGES_PER_CHUNK)
+        n_rows = (stop - start) * pixels
         rows = slice(start * pixels, stop * pixels)
-        dz = activation_gradient(dout2d[rows], out2d[rows], relu)
-        cols = np.empty(((stop - start) * pixels, patch), dtype=x.dtype)
-        im2col(x[start:stop], kernel_h, kernel_w, cols)
-        np.dot(cols.T, dz, dw_parts[chunk])
+        dz = relu_gradient(dout2d[rows], out2d[rows]) if relu else dout2d[rows]
+        buffer = np.empty(n_rows * patch, dtype=x.dtype)  # P's numbers, in either layout
+        if taps:
+            patches_t = buffer.reshape(patch, n_rows)
+            shifted_images(x[start:stop], kernel_h, kernel_w, patches_t)
+            np.dot(patches_t, dz, dw_parts[chunk])  # dW = P.T @ dz
+        else:
+            patches = buffer.reshape(n_rows, patch)
+            im2col(x[start:stop], kernel_h, kernel_w, patches)
+            np.dot(patches.T, dz, dw_parts[chunk])  # dW = P.T @ dz
         bias_gradient(dz, db_parts[chunk])
         if input_grad:
-            np.dot(dz, w2d_t, cols)  # cols now holds dcols
-            col2im(cols, kernel_h, kernel_w, dx[start:stop])
+            dpatches = buffer.reshape(n_rows, patch)  # reuse P's buffer: P is not needed any more
+            np.dot(dz, w2d_t, dpatches)  # dP = dz @ W.T
+            col2im(dpatches, kernel_h, kernel_w, dx[start:stop])
     dw, db = sum_chunks(dw_parts), sum_chunks(db_parts)
-    return dw.reshape(w.shape), db, dx
+    return dx, dw.reshape(w.shape), db

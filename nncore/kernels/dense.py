@@ -1,39 +1,44 @@
-"""Kernels for a fully connected layer.
+"""Kernels for Dense (nncore/layers/dense.py): a fully connected layer.
 
-    forward:  out = x @ W + b          x (N, I), W (I, O), b (O,) -> out (N, O)
-              (then max(out, 0) for a layer with a ReLU)
-    backward: dz  = dout * (out > 0)   with a ReLU, else dout
-              dW  = x.T @ dz           (I, O)
-              db  = sum_n dz[n]        (O,)
-              dx  = dz @ W.T           (N, I)
+They compute what `dense_reference_forward` and `dense_reference_backward` in the layer's module
+compute:
 
-Like the convolution kernels, each runs over chunks of rows in parallel, the backward doing all
-of a chunk's work at once; dW and db are summed per chunk, then over the chunks in order.
+    forward:  z = x @ W + b,  out = max(z, 0) with the ReLU     x (N, I), W (I, O), b (O,) -> (N, O)
+    backward: dz = dout * [out > 0] with the ReLU, else dout
+              dW = x.T @ dz  (I, O)      db = sum_n dz[n]  (O,)      dx = dz @ W.T  (N, I)
+
+Optimizations: like the convolution's kernels, each runs over chunks of 64 rows in parallel
+(kernels/chunks.py), the bias and the ReLU applied to a chunk's rows right after its product
+(kernels/bias_relu.py), the backward doing all of a chunk's work at once; dW and db are summed
+per chunk, then over the chunks in order. W.T is made contiguous once, before the parallel
+loop, rather than read transposed by every chunk's product. The products are BLAS calls that
+write into their last argument: np.dot(a, b, out) is out = a @ b.
 """
 import numpy as np
 from numba import njit, prange
 
-from nncore.kernels.activation import activation_gradient
-from nncore.kernels.bias import add_bias, bias_gradient
+from nncore.kernels.bias_relu import add_bias_relu, bias_gradient, relu_gradient
 from nncore.kernels.chunks import ROWS_PER_CHUNK, chunk_bounds, n_chunks, sum_chunks
 
 
 @njit(cache=True, parallel=True)
-def dense_forward(x, w, b, relu):
-    """out = x @ w + b; max(out, 0) if relu."""
+def dense_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, relu: bool) -> np.ndarray:
+    """x (N, I), w (I, O), b (O,) -> out (N, O) = x @ w + b, then the fused ReLU if relu."""
     n_rows = x.shape[0]
     out = np.empty((n_rows, w.shape[1]), dtype=x.dtype)
     for chunk in prange(n_chunks(n_rows, ROWS_PER_CHUNK)):
         start, stop = chunk_bounds(chunk, n_rows, ROWS_PER_CHUNK)
-        np.dot(x[start:stop], w, out[start:stop])
-        add_bias(out[start:stop], b, relu)
+        rows = out[start:stop]
+        np.dot(x[start:stop], w, rows)  # rows = x @ W
+        add_bias_relu(rows, b, relu)
     return out
 
 
 @njit(cache=True, parallel=True)
-def dense_backward(dout, out, relu, x, w, input_grad):
-    """dout, out (N, O), x (N, I), w (I, O) -> dw, db and dx (N, I); dx is empty unless
-    input_grad. out is the forward's output, for the ReLU's gradient."""
+def dense_backward(dout: np.ndarray, out: np.ndarray, x: np.ndarray, w: np.ndarray, relu: bool,
+                   input_grad: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """dout, out (N, O), x (N, I), w (I, O) -> dx (N, I), dw (I, O), db (O,).
+    out is the forward's output, for the ReLU's gradient; dx is empty unless input_grad."""
     n_rows = x.shape[0]
     w_t = w.T.copy()
     chunks = n_chunks(n_rows, ROWS_PER_CHUNK)
@@ -42,10 +47,10 @@ def dense_backward(dout, out, relu, x, w, input_grad):
     dx = np.empty((n_rows if input_grad else 0, w.shape[0]), dtype=dout.dtype)
     for chunk in prange(chunks):
         start, stop = chunk_bounds(chunk, n_rows, ROWS_PER_CHUNK)
-        dz = activation_gradient(dout[start:stop], out[start:stop], relu)
-        np.dot(x[start:stop].T, dz, dw_parts[chunk])
+        dz = relu_gradient(dout[start:stop], out[start:stop]) if relu else dout[start:stop]
+        np.dot(x[start:stop].T, dz, dw_parts[chunk])  # dW = x.T @ dz
         bias_gradient(dz, db_parts[chunk])
         if input_grad:
-            np.dot(dz, w_t, dx[start:stop])
+            np.dot(dz, w_t, dx[start:stop])  # dx = dz @ W.T
     dw, db = sum_chunks(dw_parts), sum_chunks(db_parts)
-    return dw, db, dx
+    return dx, dw, db

@@ -1,19 +1,25 @@
-"""Kernels for 2x2 max pooling with stride 2, NHWC layout.
+"""Kernels for MaxPool2D (nncore/layers/pool.py): 2x2 max pooling with stride 2, NHWC layout.
+
+They compute what `maxpool2x2_reference_forward` and `maxpool2x2_reference_backward` in the
+layer's module compute:
 
     out[n, i, j, c] = max over a, b in {0, 1} of x[n, 2i+a, 2j+b, c]       (N, H//2, W//2, C)
 
-An odd last row or column is dropped (floor, like Keras). The forward records which of the four
-inputs won (0..3, the first one on ties); the backward sends each output gradient to that input
-only, and every other input, including a dropped row or column, gets zero:
+An odd last row or column is dropped (floor, like Keras). The backward sends each output
+gradient to the input that won its window (the first one on ties), and every other input,
+including a dropped row or column, gets zero:
 
     dx[n, 2i+a*, 2j+b*, c] = dout[n, i, j, c]
+
+Optimizations: the forward records which of the four inputs won (0..3, one int8 per output),
+so the backward neither keeps x nor compares again; both run over the images in parallel.
 """
 import numpy as np
 from numba import njit, prange
 
 
 @njit(cache=True, parallel=True)
-def maxpool2x2_forward(x):
+def maxpool2x2_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """x (N, H, W, C) -> out (N, H//2, W//2, C) and argmax (same shape, int8 in 0..3)."""
     n_images, height, width, channels = x.shape
     out_h, out_w = height // 2, width // 2
@@ -36,7 +42,7 @@ def maxpool2x2_forward(x):
 
 
 @njit(cache=True, parallel=True)
-def maxpool2x2_backward(dout, argmax, height, width):
+def maxpool2x2_backward(dout: np.ndarray, argmax: np.ndarray, height: int, width: int) -> np.ndarray:
     """dout (N, H//2, W//2, C), argmax from the forward -> dx (N, H, W, C)."""
     n_images, out_h, out_w, channels = dout.shape
     dx = np.empty((n_images, height, width, channels), dtype=dout.dtype)
