@@ -4,15 +4,21 @@
     backward: g_L = dL/dlogits,  g_k = layer_k.backward(g_{k+1})   (the chain rule, in reverse)
 
 The first layer's input is the data, which needs no gradient, so it skips computing one.
+`print(model)` lists the layers as they are built, `model.summary()` as a table with each
+layer's output shape and parameter count. A layer's module (nncore/layers/) states its formulas
+and holds their textbook version; its kernel (nncore/kernels/) computes them fast.
 """
+import sys
+from typing import TextIO
+
 import numpy as np
 
 from nncore.layers import Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D
-from nncore.loss import softmax
+from nncore.loss import softmax, softmax_reference
 
 
 class Sequential:
-    def __init__(self, layers: list[Layer]):
+    def __init__(self, layers: list[Layer]) -> None:
         self.layers = list(layers)
         for k, layer in enumerate(self.layers):
             layer.needs_input_grad = k > 0
@@ -27,11 +33,11 @@ class Sequential:
         for layer in reversed(self.layers):
             grad = layer.backward(grad)
 
-    def train(self):
+    def train(self) -> None:
         for layer in self.layers:
             layer.training = True
 
-    def eval(self):
+    def eval(self) -> None:
         for layer in self.layers:
             layer.training = False
 
@@ -44,8 +50,20 @@ class Sequential:
     def num_params(self) -> int:
         return sum(param.size for _, param, _ in self.parameters())
 
-    def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """Class probabilities (N, K) for inputs x (N, H, W, C), in inference mode."""
+    def reference_forward(self, x: np.ndarray) -> np.ndarray:
+        """Logits at inference, every layer computed by its textbook NumPy version: no Numba."""
+        for layer in self.layers:
+            x = layer.reference_forward(x)
+        return x
+
+    def predict(self, x: np.ndarray, batch_size: int = 256, reference: bool = False) -> np.ndarray:
+        """Class probabilities (N, K) for inputs x (N, H, W, C), in inference mode.
+
+        With reference=True, every layer computes them by its textbook version in plain NumPy,
+        all of x at once: nothing is compiled and Numba is not even imported, which makes it
+        the quicker way for a handful of images (and far slower for many)."""
+        if reference:
+            return softmax_reference(self.reference_forward(x))
         was_training = [layer.training for layer in self.layers]
         self.eval()
         try:
@@ -56,7 +74,28 @@ class Sequential:
                 layer.training = training
         return np.concatenate(chunks)
 
-    def __repr__(self):
+    def summary(self, input_shape: tuple[int, ...] = (28, 28, 1), file: TextIO | None = None) -> None:
+        """Print the layers as a table, like Keras' model.summary(): each layer, the shape of
+        its output for inputs of `input_shape` (N is the batch), its number of parameters."""
+        rows, shape = [], tuple(input_shape)
+        for k, layer in enumerate(self.layers):
+            shape = layer.output_shape(shape)
+            count = sum(param.size for param in layer.params.values())
+            rows.append((f"{k} {layer.describe()}", "(N, " + ", ".join(map(str, shape)) + ")", f"{count:,}"))
+        header = ("Layer", "Output shape", "Parameters")
+        widths = [max(len(row[col]) for row in rows + [header]) for col in range(3)]
+        line = "-" * (sum(widths) + 4)
+
+        def row_text(cells):
+            return f"{cells[0]:<{widths[0]}}  {cells[1]:<{widths[1]}}  {cells[2]:>{widths[2]}}"
+
+        text = [row_text(header), line, *map(row_text, rows), line,
+                f"Total parameters: {self.num_params():,}",
+                f"Input (N, {', '.join(map(str, input_shape))}). Output: logits; the softmax is in "
+                "the loss (SoftmaxCrossEntropy)."]
+        print("\n".join(text), file=file or sys.stdout)
+
+    def __repr__(self) -> str:
         return "Sequential(\n" + "".join(f"  {layer!r},\n" for layer in self.layers) + ")"
 
 

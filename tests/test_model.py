@@ -1,9 +1,10 @@
 """The seed model as a whole: size, learning, determinism, modes; and the optimisers."""
+import io
+
 import numpy as np
 
 import nncore
-from nncore import numpy_forward
-from nncore import SGD, Adam, Dropout, Sequential, SoftmaxCrossEntropy, mnist_cnn
+from nncore import SGD, Adam, Dense, Dropout, Sequential, SoftmaxCrossEntropy, mnist_cnn
 
 
 def test_public_api_is_importable_from_the_package():
@@ -95,12 +96,41 @@ def test_predict_restores_training_mode_and_is_deterministic():
     assert all(layer.training for layer in model.layers)
 
 
-def test_numpy_forward_predicts_like_the_kernels():
+def test_the_textbook_layers_predict_like_the_kernels():
     model = mnist_cnn(seed=4)
     for _, param, _ in model.parameters():
         param += np.float32(0.01)
+    model.train()  # reference predictions are at inference whatever the mode: Dropout is off
     x = np.random.default_rng(6).random((40, 28, 28, 1), dtype=np.float32)
-    np.testing.assert_allclose(numpy_forward.predict(model, x), model.predict(x), rtol=0, atol=1e-6)
+    reference = model.predict(x, reference=True)
+    assert reference.dtype == np.float32
+    np.testing.assert_allclose(reference, model.predict(x), rtol=0, atol=1e-6)
+    logits = model.reference_forward(x)
+    model.eval()
+    np.testing.assert_allclose(logits, model.forward(x), rtol=0, atol=1e-4)
+
+
+def test_summary_lists_every_layer_with_its_relu_output_shape_and_parameters():
+    text = io.StringIO()
+    mnist_cnn(seed=0).summary(file=text)
+    lines = text.getvalue().splitlines()
+    rows = [line.split("  (N, ") for line in lines[2:10]]
+    assert [name.strip() for name, _ in rows] == [
+        "0 Conv2D 32 3x3 + ReLU", "1 MaxPool2D 2x2", "2 Conv2D 64 3x3 + ReLU", "3 MaxPool2D 2x2",
+        "4 Flatten", "5 Dense 128 + ReLU", "6 Dropout 0.5", "7 Dense 10"]
+    assert [rest.split(")")[0] for _, rest in rows] == [
+        "26, 26, 32", "13, 13, 32", "11, 11, 64", "5, 5, 64", "1600", "128", "128", "10"]
+    assert [int(rest.split()[-1].replace(",", "")) for _, rest in rows] == [
+        320, 0, 18_496, 0, 0, 204_928, 0, 1_290]
+    assert "Total parameters: 225,034" in lines
+
+
+def test_print_shows_each_layer_as_built_relus_included():
+    text = repr(mnist_cnn(seed=0))
+    assert text.count("activation='relu'") == 3
+    assert "Conv2D(in_channels=1, out_channels=32, kernel_size=3, activation='relu')" in text
+    assert "Dense(in_features=128, out_features=10, activation=None)" in text
+    assert repr(Dense(3, 2)) == "Dense(in_features=3, out_features=2, activation=None)"
 
 
 class OneParameter(Sequential):
