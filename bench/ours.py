@@ -4,17 +4,21 @@ run in a fresh process by bench/runner.py, and returns plain numbers (JSON).
 A training step is exactly what train.py does per batch:
     logits = model.forward(x); loss_fn.forward(logits, y); model.backward(loss_fn.backward()); opt.step(model)
 """
+import math
 import time
 
 import numba
 import numpy as np
 
 from bench import common
-from nncore import Adam, Conv2D, Dense, MaxPool2D, SoftmaxCrossEntropy, mnist_cnn, save_model
+from nncore import Adam, SoftmaxCrossEntropy, mnist_cnn, save_model
+from nncore.runtime import configure_for_kernels
 
 
 def _trainer(seed: int = 0):
-    """The seed model, its loss and Adam (lr 1e-3), and a function doing one training step."""
+    """The seed model, its loss and Adam (lr 1e-3), and a function doing one training step.
+    Like train.py, it first applies the kernels' process settings (before any kernel runs)."""
+    configure_for_kernels()
     model, loss_fn, optimizer = mnist_cnn(seed), SoftmaxCrossEntropy(), Adam(lr=1e-3)
 
     def step(x, y):
@@ -27,21 +31,15 @@ def _trainer(seed: int = 0):
 
 
 def forward_macs(model, image_shape=(28, 28, 1)) -> int:
-    """Multiply-adds of one image's forward pass through the convolutions and dense layers (the
-    other layers only compare and copy). A convolution: out_h * out_w * F * KH * KW * C; a dense
-    layer: I * O. The shapes are followed through the model, so this is the architecture's own count."""
-    height, width, channels = image_shape
-    macs = 0
+    """Multiply-adds of one image's forward pass through the layers with a weight (the others
+    only compare and copy). Such a layer applies its whole weight once per output position:
+    a convolution's w (KH, KW, C, F) at each of its OH * OW output pixels, a dense layer's
+    w (I, O) once. The shapes are followed through the model, so this is the architecture's own count."""
+    shape, macs = tuple(image_shape), 0
     for layer in model.layers:
-        if isinstance(layer, Conv2D):
-            k = layer.kernel_size
-            height, width = height - k + 1, width - k + 1
-            macs += height * width * layer.out_channels * k * k * channels
-            channels = layer.out_channels
-        elif isinstance(layer, MaxPool2D):
-            height, width = height // 2, width // 2
-        elif isinstance(layer, Dense):
-            macs += layer.in_features * layer.out_features
+        shape = layer.output_shape(shape)
+        if "weight" in layer.params:
+            macs += math.prod(shape[:-1]) * layer.params["weight"].size
     return macs
 
 

@@ -1,40 +1,28 @@
-"""Numba kernels: how each layer's formulas are computed fast.
+"""Numba kernels: the layers' formulas, computed fast.
 
-The layers in `nncore.layers` say *what* is computed; the functions here compute it, compiled
-by Numba (`@njit(cache=True)`), for float32 (training) and float64 (gradient checks) alike.
+Each layer's module in `nncore.layers` states its formulas and holds their textbook version in
+plain NumPy (`conv2d_reference_forward`, ...); the kernels here are optimisations of it that
+compute the same sums, compiled by Numba (`@njit(cache=True)`) for float32 (training) and
+float64 (gradient checks) alike. A kernel's docstring lists its optimizations.
 
-One level of threads: the kernels split a batch into fixed chunks of images and process the
-chunks in parallel with `prange`, each chunk calling BLAS for its own matrix products. BLAS must
-then run single-threaded -- a second pool of BLAS threads on the same cores only fights with
-ours -- so this sets OPENBLAS_NUM_THREADS=1 before Numba loads BLAS (at the first kernel call).
-Every parallel loop writes only its own chunk of the output, and sums over chunks are taken in
-a fixed order afterwards, so results never depend on thread timing or the number of cores.
+    layer (nncore/layers/)    kernel module (here)
+    conv.py   Conv2D          conv.py      (bias_relu.py: the bias and the fused ReLU)
+    pool.py   MaxPool2D       pool.py
+    relu.py   ReLU            relu.py
+    dense.py  Dense           dense.py     (bias_relu.py)
+    dropout.py  Dropout       dropout.py
+    ../loss.py                softmax.py        ../optim.py    optim.py
+
+Conventions: a forward kernel takes its inputs then its flags, `conv2d_forward(x, w, b, relu,
+taps)`; a backward kernel takes the gradient, what the forward kept, the inputs, then the
+flags, and returns the gradients in the order dx, dw, db. BLAS calls that write into their
+last argument carry the formula as a comment: `np.dot(a, b, out)  # out = a @ b`.
+
+Threads: the kernels split a batch into fixed chunks (chunks.py) and run the chunks in
+parallel with `prange`. Every parallel loop writes only its own chunk of the output, and sums
+over chunks are taken in a fixed order afterwards, so results never depend on thread timing
+or the number of cores. BLAS should then be single-threaded: nncore/runtime.py.
+
+Stepping through a kernel: with NUMBA_DISABLE_JIT=1 in the environment, every kernel runs as
+the plain Python it is written in (`prange` becomes `range`), so a debugger can stop in it.
 """
-import ctypes
-import os
-import sys
-
-os.environ["OPENBLAS_NUM_THREADS"] = "1"
-
-
-def keep_freed_memory():
-    """Ask glibc to keep large freed blocks for reuse instead of returning them to the OS.
-
-    A training step allocates and frees the same dozen arrays of up to 11 MB. By default glibc
-    serves blocks that large with fresh pages from the OS and returns them on free, so every
-    step page-faults them in again: measured here, 4,400 page faults and about a fifth of the
-    step's CPU time. Keeping blocks up to 32 MB (glibc's upper limit for this setting) in the
-    heap makes a step reuse the memory of the previous one. Elsewhere than Linux: a no-op.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc (e.g. musl)
-        return
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    libc.mallopt(m_mmap_threshold, 32 * 1024 * 1024)
-    libc.mallopt(m_trim_threshold, 256 * 1024 * 1024)
-
-
-keep_freed_memory()
