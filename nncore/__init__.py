@@ -2,7 +2,10 @@
 
     from nncore import Conv2D, MaxPool2D, ReLU, Flatten, Dense, Dropout, Sequential, Adam, SGD
 
-Layers (nncore/layers/) say what each computes; kernels (nncore/kernels/) compute it with Numba.
+Layers (nncore/layers/) say what each computes and hold its textbook version in NumPy; kernels
+(nncore/kernels/) compute it with Numba. `python -m nncore.gradcheck` checks every backward
+pass against numerical derivatives. Importing nncore changes no setting of the process: a
+program that trains calls `nncore.runtime.configure_for_kernels()` first.
 """
 from nncore.layers import Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, ReLU
 from nncore.loss import SoftmaxCrossEntropy, softmax
