@@ -35,7 +35,8 @@ def digit_png(path: Path) -> None:
 
 
 def single_image_times(s: dict, threads_env: dict, torch: bool, workdir: Path) -> dict:
-    """Fresh-process seconds of `evaluate.py one.png` (or a note why not), `import torch`, `import numpy, PIL`."""
+    """Fresh-process seconds of `evaluate.py one.png` (or a note why not), `import torch` and
+    `import numpy, PIL`."""
     python = sys.executable
     times = {"import_numpy_pil": time_command([python, "-c", "import numpy, PIL.Image"], s["process_runs"])}
     times["import_torch"] = time_command([python, "-c", "import torch"], s["process_runs"]) if torch else None
@@ -60,12 +61,14 @@ def measure(s: dict, threads: int, torch: bool, tmp: Path) -> dict:
     threads_env = {"NUMBA_NUM_THREADS": str(threads)}
     train_args = {k: s[k] for k in ("warmup", "reps", "steps", "infer_reps")}
     say("ours: training, inference, per-layer profile")
-    results["ours"] = run_job("bench.ours:timed", threads_env, profile_steps=s["profile_steps"], **train_args)["result"]
+    results["ours"] = run_job("bench.ours:timed", threads_env, profile_steps=s["profile_steps"],
+                              **train_args)["result"]
     if torch:
         say("PyTorch: training, inference")
         weights = str(tmp / "seed.npz")
         run_job("bench.ours:save_seed_model", threads_env, path=weights)
-        results["torch"] = run_job("bench.torch_side:timed", threads=threads, weights=weights, **train_args)["result"]
+        results["torch"] = run_job("bench.torch_side:timed", threads=threads, weights=weights,
+                                   **train_args)["result"]
     say("peak memory of a training run")
     results["memory"] = {
         "ours": run_job("bench.ours:memory_run", threads_env, steps=s["memory_steps"])["peak_rss_mib"],
@@ -75,7 +78,8 @@ def measure(s: dict, threads: int, torch: bool, tmp: Path) -> dict:
     empty_cache = tmp / "numba-cache"
     empty_cache.mkdir()
     results["compile"] = {
-        "cold_s": run_job("bench.ours:first_step", {**threads_env, "NUMBA_CACHE_DIR": str(empty_cache)})["elapsed_s"],
+        "cold_s": run_job("bench.ours:first_step",
+                          {**threads_env, "NUMBA_CACHE_DIR": str(empty_cache)})["elapsed_s"],
         "warm_s": run_job("bench.ours:first_step", threads_env)["elapsed_s"]}
     say(f"float32 GEMM, {GEMM_SIZE}x{GEMM_SIZE}")
     results["gemm"] = run_job("bench.machine:gemm", {"OPENBLAS_NUM_THREADS": str(threads)},
@@ -88,8 +92,10 @@ def measure(s: dict, threads: int, torch: bool, tmp: Path) -> dict:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="3 repetitions of 10 steps, fewer runs of everything: checks that it all works")
-    parser.add_argument("--threads", type=int, default=2, help="threads for each framework and the GEMM (default 2)")
+    parser.add_argument("--quick", action="store_true",
+                        help="3 repetitions of 10 steps, fewer runs of everything: checks that it all works")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="threads for each framework and the GEMM (default 2)")
     parser.add_argument("--output", type=Path, default=REPO / "docs" / "PERFORMANCE.md",
                         help="the Markdown report to (re)write (default docs/PERFORMANCE.md)")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if it is installed")
@@ -102,7 +108,8 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         results = measure(s, args.threads, torch, Path(tmp))
     results.update({
-        "settings": {**s, "quick": args.quick}, "threads": args.threads, "date": datetime.date.today().isoformat(),
+        "settings": {**s, "quick": args.quick}, "threads": args.threads,
+        "date": datetime.date.today().isoformat(),
         "machine": {"cpu": machine.cpu_model(), "cores": machine.cores(), "python": platform.python_version(),
                     "numpy": machine.version("numpy"), "numba": machine.version("numba"),
                     "torch": machine.version("torch") if torch else None}})

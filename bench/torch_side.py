@@ -73,7 +73,8 @@ def _tensors(x: np.ndarray, y: np.ndarray):
     return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))), torch.from_numpy(y)
 
 
-def timed(warmup: int, reps: int, steps: int, infer_reps: int, threads: int, weights: str | None = None) -> dict:
+def timed(warmup: int, reps: int, steps: int, infer_reps: int, threads: int,
+          weights: str | None = None) -> dict:
     """Training rates (images/s) and inference rates over 10,000 images, as in bench/ours.py."""
     model, step = _setup(threads, weights)
     x, y = _tensors(*common.random_mnist(common.TRAIN_POOL))

@@ -100,7 +100,8 @@ def main():
 
     coverage = ink(4, (160, 160), 120, 20, 20, 12)
     page = on_paper(coverage, np.full((160, 160, 3), 250, np.float32), (20, 20, 20))
-    written["four_palette.gif"] = Image.fromarray(page).convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
+    written["four_palette.gif"] = Image.fromarray(page).convert("P", palette=Image.Palette.ADAPTIVE,
+                                                                colors=16)
 
     paper = lit_paper(280, 280, rng)
     paper[(np.arange(280) % 28) < 2] -= (60, 40, 10)                 # faint blue ruled lines
@@ -115,7 +116,8 @@ def main():
     written["seven_exif_rotated.jpg"] = upright.transpose(Image.Transpose.ROTATE_90)   # stored sideways
 
     coverage = ink(8, (200, 200), 150, 30, 25, 26)
-    written["eight_thick_marker.webp"] = Image.fromarray(on_paper(coverage, np.full((200, 200, 3), 252.0), (10, 10, 10)))
+    paper = np.full((200, 200, 3), 252.0)
+    written["eight_thick_marker.webp"] = Image.fromarray(on_paper(coverage, paper, (10, 10, 10)))
 
     coverage = ink(9, (200, 200), 140, 35, 30, 6, degrees=3)
     pencil = 205 - 75 * coverage + rng.normal(0.0, 4.0, coverage.shape)

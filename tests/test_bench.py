@@ -89,7 +89,8 @@ def test_a_job_runs_in_its_own_process_and_reports_its_memory():
 
 def test_the_pytorch_model_mirrors_ours():
     torch = pytest.importorskip(
-        "torch", reason="PyTorch is not installed; it is optional, for the benchmark only: pip install -e '.[bench]'")
+        "torch",
+        reason="PyTorch is not installed; it is optional, for the benchmark only: pip install -e '.[bench]'")
     from bench import torch_side
 
     ours, theirs = mnist_cnn(0), torch_side.build_model()

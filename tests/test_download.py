@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 
 from mnist import download
-from mnist.download import (MNIST_SHA256, ensure_mnist, resolve_data_dir, resolve_mirrors,
-                            verify_mnist)
+from mnist.download import MNIST_SHA256, ensure_mnist, resolve_data_dir, resolve_mirrors, verify_mnist
 from mnist.errors import MnistError
 from mnist.idx import MAX_CONTENT_BYTES, read_idx, write_idx
 

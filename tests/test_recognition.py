@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from user_styles import STYLES
 
 REPO = Path(__file__).resolve().parent.parent
