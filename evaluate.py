@@ -295,9 +295,10 @@ def main(argv=None):
     extensions = {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
     inputs = list(image_files(args.paths, extensions))
     if len(inputs) <= NUMPY_MAX_IMAGES:
-        from nncore import numpy_forward
-        predict = lambda x: numpy_forward.predict(model, x)  # noqa: E731
+        predict = functools.partial(model.predict, reference=True)   # textbook NumPy: no Numba
     else:
+        from nncore.runtime import configure_for_kernels
+        configure_for_kernels()   # before the first kernel loads BLAS
         predict = model.predict
     jobs = [(index, path, error) for index, (path, error) in enumerate(inputs)]
     prepare_job = functools.partial(prepare, save_dir=args.save_preprocessed)

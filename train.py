@@ -32,6 +32,7 @@ from mnist.augment import augment_batch
 from mnist.dataset import load_mnist, split_validation
 from mnist.errors import MnistError
 from nncore import Adam, ModelFileError, SoftmaxCrossEntropy, mnist_cnn, save_model
+from nncore.runtime import configure_for_kernels
 from training.checkpoint import load_checkpoint
 from training.loop import CHECKPOINT_FILE, METRICS_FILE, Diverged, StopOnCtrlC, fit
 from training.plots import plot_confusion_matrix, plot_curves
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    configure_for_kernels()   # one level of threads; before the first kernel loads BLAS
     try:
         return run(vars(build_parser().parse_args(argv)))
     except (Abort, Diverged) as e:

@@ -51,7 +51,6 @@ from nncore.model_file_checks import (
     parse_record,
     shown,
 )
-from nncore.numpy_forward import forward
 
 LAYER_TYPES = {cls.__name__: cls for cls in (Conv2D, MaxPool2D, ReLU, Flatten, Dense, Dropout)}
 EXTRA_PREFIX = "extra/"
@@ -275,7 +274,7 @@ def _check_output(path, model) -> None:
     images = np.stack([np.zeros(INPUT_SHAPE, np.float32),
                        np.random.default_rng(0).random(INPUT_SHAPE, dtype=np.float32)])
     with np.errstate(all="ignore"):
-        logits = forward(model, images)
+        logits = model.reference_forward(images)
         probabilities = np.exp(log_softmax_numpy(logits))
     if not (np.all(np.isfinite(logits)) and np.all(np.isfinite(probabilities))):
         raise ModelFileError(f"{path}: the network's output is not finite for a blank or a random "
