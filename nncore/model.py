@@ -9,9 +9,11 @@ layer's output shape and parameter count. A layer's module (nncore/layers/) stat
 and holds their textbook version; its kernel (nncore/kernels/) computes them fast.
 """
 import sys
+from collections.abc import Iterator
 from typing import TextIO
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from nncore.layers import Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D
 from nncore.loss import softmax, softmax_reference
@@ -41,7 +43,7 @@ class Sequential:
         for layer in self.layers:
             layer.training = False
 
-    def parameters(self):
+    def parameters(self) -> Iterator[tuple[str, np.ndarray, np.ndarray | None]]:
         """Yield (name, param, grad) for every parameter; grad is None before a backward."""
         for k, layer in enumerate(self.layers):
             for key, param in layer.params.items():
@@ -86,7 +88,7 @@ class Sequential:
         widths = [max(len(row[col]) for row in rows + [header]) for col in range(3)]
         line = "-" * (sum(widths) + 4)
 
-        def row_text(cells):
+        def row_text(cells: tuple[str, str, str]) -> str:
             return f"{cells[0]:<{widths[0]}}  {cells[1]:<{widths[1]}}  {cells[2]:>{widths[2]}}"
 
         text = [row_text(header), line, *map(row_text, rows), line,
@@ -99,7 +101,7 @@ class Sequential:
         return "Sequential(\n" + "".join(f"  {layer!r},\n" for layer in self.layers) + ")"
 
 
-def mnist_cnn(seed: int = 0, dtype=np.float32) -> Sequential:
+def mnist_cnn(seed: int = 0, dtype: DTypeLike = np.float32) -> Sequential:
     """The classic MNIST CNN (225,034 parameters), Glorot-uniform kernels and zero biases:
     Conv 32 3x3 ReLU, MaxPool 2, Conv 64 3x3 ReLU, MaxPool 2, Flatten, Dense 128 ReLU,
     Dropout 0.5, Dense 10 (softmax is in the loss). Each ReLU is the `activation` of the layer

@@ -16,6 +16,7 @@ import pytest
 from nncore.kernels.conv import conv2d_backward, conv2d_forward
 from nncore.kernels.dense import dense_backward, dense_forward
 from nncore.kernels.dropout import dropout_mask, multiply
+from nncore.kernels.optim import adam_step, sgd_momentum_step
 from nncore.kernels.pool import maxpool2x2_backward, maxpool2x2_forward
 from nncore.kernels.relu import relu_backward, relu_forward
 from nncore.kernels.softmax import softmax_cross_entropy
@@ -206,6 +207,30 @@ def test_softmax_cross_entropy_small_is_finite_for_huge_logits(dtype):
     assert np.isfinite(loss) and np.all(np.isfinite(dz)) and np.all(np.isfinite(p))
     assert loss == pytest.approx((2e4 + 0 + np.log(2)) / 3, rel=1e-6)
     np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-6)
+
+
+def test_optimizer_steps_small_compute_in_float64_and_round_once():
+    """On float32 parameters, each update is the formula in float64, rounded once into float32
+    (with the JIT and without it alike)."""
+    rng = np.random.default_rng(11)
+    p, g, m, v = (rng.standard_normal(300).astype(np.float32) for _ in range(4))
+    v = np.abs(v)
+    lr_t, beta1, beta2, eps = np.float64(1e-3) * np.sqrt(1 - 0.999**2) / (1 - 0.9**2), 0.9, 0.999, 1e-7
+    p64, g64, m64, v64 = (a.astype(np.float64) for a in (p, g, m, v))
+    m_new = (beta1 * m64 + (1 - beta1) * g64).astype(np.float32)
+    v_new = (beta2 * v64 + (1 - beta2) * g64 * g64).astype(np.float32)
+    sqrt_v = np.sqrt(v_new).astype(np.float64)  # the square root of the float32 v, as the kernel takes it
+    p_new = (p64 - lr_t * m_new.astype(np.float64) / (sqrt_v + eps)).astype(np.float32)
+    adam_step(p, g, m, v, lr_t, beta1, beta2, eps)
+    for actual, expected in zip((p, m, v), (p_new, m_new, v_new)):
+        np.testing.assert_array_equal(actual, expected)
+
+    velocity = rng.standard_normal(300).astype(np.float32)
+    v_new = (0.9 * velocity.astype(np.float64) - 0.1 * g64).astype(np.float32)
+    p_new = p + v_new
+    sgd_momentum_step(p, g, velocity, 0.1, 0.9)
+    np.testing.assert_array_equal(velocity, v_new)
+    np.testing.assert_array_equal(p, p_new)
 
 
 @pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="already without the JIT")

@@ -43,7 +43,7 @@ from nncore.kernels.chunks import IMAGES_PER_CHUNK, chunk_bounds, n_chunks, sum_
 
 
 @njit(cache=True)
-def im2col(x, kernel_h, kernel_w, patches):
+def im2col(x: np.ndarray, kernel_h: int, kernel_w: int, patches: np.ndarray) -> None:
     """x (n, H, W, C) -> patches (n*OH*OW, KH*KW*C) = P: row (n, i, j) is the patch that output
     pixel (i, j) of image n sees."""
     n_images, height, width, channels = x.shape
@@ -59,7 +59,7 @@ def im2col(x, kernel_h, kernel_w, patches):
 
 
 @njit(cache=True)
-def shifted_images(x, kernel_h, kernel_w, taps):
+def shifted_images(x: np.ndarray, kernel_h: int, kernel_w: int, taps: np.ndarray) -> None:
     """x (n, H, W, C) -> taps (KH*KW*C, n*OH*OW) = P.T: row (di, dj, c) is channel c of every
     image, shifted by (di, dj)."""
     n_images, height, width, channels = x.shape
@@ -76,7 +76,7 @@ def shifted_images(x, kernel_h, kernel_w, taps):
 
 
 @njit(cache=True)
-def col2im(dpatches, kernel_h, kernel_w, dx):
+def col2im(dpatches: np.ndarray, kernel_h: int, kernel_w: int, dx: np.ndarray) -> None:
     """The adjoint of im2col: add each row of dpatches (n*OH*OW, KH*KW*C) back onto its patch
     of dx (n, H, W, C)."""
     n_images, height, width, channels = dx.shape

@@ -23,6 +23,7 @@ so that `import nncore.layers` and the reference path stay free of it. After the
 such an import only looks the module up in `sys.modules`.
 """
 import numpy as np
+from numpy.typing import DTypeLike
 
 
 class Layer:
@@ -76,7 +77,7 @@ def activation_label(activation: str | None) -> str:
 
 
 def glorot_uniform(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator,
-                   dtype) -> np.ndarray:
+                   dtype: DTypeLike) -> np.ndarray:
     """Glorot/Xavier uniform: U(-a, a) with a = sqrt(6 / (fan_in + fan_out)), Keras' default."""
     limit = np.sqrt(6.0 / (fan_in + fan_out))
     return rng.uniform(-limit, limit, size=shape).astype(dtype)

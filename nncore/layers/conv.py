@@ -28,6 +28,7 @@ size KH*KW*C (`method`):
 The forward caches x and out (the ReLU's gradient needs only out > 0).
 """
 import numpy as np
+from numpy.typing import DTypeLike
 
 from nncore.layers.base import Layer, activation_label, check_activation, glorot_uniform
 
@@ -65,7 +66,7 @@ def conv2d_reference_backward(dout: np.ndarray, out: np.ndarray, x: np.ndarray, 
 class Conv2D(Layer):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
                  activation: str | None = None, rng: np.random.Generator | None = None,
-                 dtype=np.float32, method: str = "auto") -> None:
+                 dtype: DTypeLike = np.float32, method: str = "auto") -> None:
         super().__init__()
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
         self.activation = check_activation(activation)

@@ -10,6 +10,7 @@ The textbook version is below; the layer's forward and backward call the kernels
 nncore/kernels/dense.py. The forward caches x and out (the ReLU's gradient needs only out > 0).
 """
 import numpy as np
+from numpy.typing import DTypeLike
 
 from nncore.layers.base import Layer, activation_label, check_activation, glorot_uniform
 
@@ -29,7 +30,7 @@ def dense_reference_backward(dout: np.ndarray, out: np.ndarray, x: np.ndarray, w
 
 class Dense(Layer):
     def __init__(self, in_features: int, out_features: int, activation: str | None = None,
-                 rng: np.random.Generator | None = None, dtype=np.float32) -> None:
+                 rng: np.random.Generator | None = None, dtype: DTypeLike = np.float32) -> None:
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self.activation = check_activation(activation)
