@@ -141,15 +141,15 @@ def conv2d_backward(dout: np.ndarray, out: np.ndarray, x: np.ndarray, w: np.ndar
         if taps:
             patches_t = buffer.reshape(patch, n_rows)
             shifted_images(x[start:stop], kernel_h, kernel_w, patches_t)
-            np.dot(patches_t, dz, dw_parts[chunk])  # dW = P.T @ dz
+            np.dot(patches_t, dz, dw_parts[chunk])  # dw_parts[chunk] = P.T @ dz
         else:
             patches = buffer.reshape(n_rows, patch)
             im2col(x[start:stop], kernel_h, kernel_w, patches)
-            np.dot(patches.T, dz, dw_parts[chunk])  # dW = P.T @ dz
+            np.dot(patches.T, dz, dw_parts[chunk])  # dw_parts[chunk] = P.T @ dz
         bias_gradient(dz, db_parts[chunk])
         if input_grad:
             dpatches = buffer.reshape(n_rows, patch)  # reuse P's buffer: P is not needed any more
-            np.dot(dz, w2d_t, dpatches)  # dP = dz @ W.T
+            np.dot(dz, w2d_t, dpatches)  # dpatches = dP = dz @ W.T
             col2im(dpatches, kernel_h, kernel_w, dx[start:stop])
     dw, db = sum_chunks(dw_parts), sum_chunks(db_parts)
     return dx, dw.reshape(w.shape), db

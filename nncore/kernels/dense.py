@@ -48,9 +48,9 @@ def dense_backward(dout: np.ndarray, out: np.ndarray, x: np.ndarray, w: np.ndarr
     for chunk in prange(chunks):
         start, stop = chunk_bounds(chunk, n_rows, ROWS_PER_CHUNK)
         dz = relu_gradient(dout[start:stop], out[start:stop]) if relu else dout[start:stop]
-        np.dot(x[start:stop].T, dz, dw_parts[chunk])  # dW = x.T @ dz
+        np.dot(x[start:stop].T, dz, dw_parts[chunk])  # dw_parts[chunk] = x.T @ dz
         bias_gradient(dz, db_parts[chunk])
         if input_grad:
-            np.dot(dz, w_t, dx[start:stop])  # dx = dz @ W.T
+            np.dot(dz, w_t, dx[start:stop])  # dx[start:stop] = dz @ W.T
     dw, db = sum_chunks(dw_parts), sum_chunks(db_parts)
     return dx, dw, db
