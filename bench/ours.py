@@ -1,8 +1,8 @@
 """Our side: the seed model (nncore) trained, run and profiled. Every function here is a job,
 run in a fresh process by bench/runner.py, and returns plain numbers (JSON).
 
-A training step is exactly what train.py does per batch:
-    logits = model.forward(x); loss_fn.forward(logits, y); model.backward(loss_fn.backward()); opt.step(model)
+A training step is exactly what train.py does per batch: training.step.train_step (forward,
+loss, backward, Adam update).
 """
 import math
 import time
@@ -13,6 +13,7 @@ import numpy as np
 from bench import common
 from nncore import Adam, SoftmaxCrossEntropy, mnist_cnn, save_model
 from nncore.runtime import configure_for_kernels
+from training.step import train_step
 
 
 def _trainer(seed: int = 0):
@@ -22,10 +23,7 @@ def _trainer(seed: int = 0):
     model, loss_fn, optimizer = mnist_cnn(seed), SoftmaxCrossEntropy(), Adam(lr=1e-3)
 
     def step(x, y):
-        logits = model.forward(x)
-        loss_fn.forward(logits, y)
-        model.backward(loss_fn.backward())
-        optimizer.step(model)
+        train_step(model, loss_fn, optimizer, x, y)
 
     return model, loss_fn, optimizer, step
 

@@ -34,8 +34,6 @@ def softmax_cross_entropy_reference(logits: np.ndarray,
     return float(loss), (p - one_hot) / n, p
 
 
-log_softmax_numpy = log_softmax_reference  # the old name, for nncore/serialize.py until it moves over
-
 
 class SoftmaxCrossEntropy:
     def __init__(self) -> None:

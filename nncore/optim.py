@@ -10,8 +10,6 @@ with finite values, or it raises ValueError and keeps the optimiser's state as i
 """
 import numpy as np
 
-from nncore.kernels.optim import adam_step, sgd_momentum_step
-
 MAX_STEPS = 10**9  # Adam's step count t; a full training run takes about 6,000
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -57,6 +55,7 @@ class SGD:
         self.velocity: dict[str, np.ndarray] = {}
 
     def step(self, model):
+        from nncore.kernels.optim import sgd_momentum_step  # here: see nncore/layers/base.py
         for name, param, grad in model.parameters():
             if name not in self.velocity:
                 self.velocity[name] = np.zeros_like(param)
@@ -88,6 +87,7 @@ class Adam:
         self.v: dict[str, np.ndarray] = {}
 
     def step(self, model):
+        from nncore.kernels.optim import adam_step  # here: see nncore/layers/base.py
         self.t += 1
         lr_t = self.lr * np.sqrt(1 - self.beta2**self.t) / (1 - self.beta1**self.t)
         for name, param, grad in model.parameters():

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from nncore.layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
-from nncore.loss import log_softmax_numpy
+from nncore.loss import log_softmax_reference
 from nncore.model import Sequential
 from nncore.model_file_checks import (
     FORMAT,
@@ -275,7 +275,7 @@ def _check_output(path, model) -> None:
                        np.random.default_rng(0).random(INPUT_SHAPE, dtype=np.float32)])
     with np.errstate(all="ignore"):
         logits = model.reference_forward(images)
-        probabilities = np.exp(log_softmax_numpy(logits))
+        probabilities = np.exp(log_softmax_reference(logits))
     if not (np.all(np.isfinite(logits)) and np.all(np.isfinite(probabilities))):
         raise ModelFileError(f"{path}: the network's output is not finite for a blank or a random "
                              "image (its weights make the arithmetic overflow)")

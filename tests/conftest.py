@@ -21,6 +21,11 @@ import pytest
 from mnist.dataset import load_mnist
 from mnist.download import DEFAULT_DATA_DIR, ensure_mnist, resolve_data_dir
 from mnist.errors import MnistError
+from nncore.runtime import configure_for_kernels
+
+# As train.py and evaluate.py do, before any kernel runs: one level of threads (the kernels'
+# own), BLAS single-threaded inside them. Without it the suite runs several times slower.
+configure_for_kernels()
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

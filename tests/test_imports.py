@@ -28,16 +28,20 @@ def python(code: str, **env: str) -> str:
 
 
 def test_the_textbook_path_loads_no_kernel():
-    """Predicting with reference=True imports no kernel module of a layer or of the loss (the
-    optimisers' kernels come in with `import nncore`, through nncore/optim.py)."""
+    """Predicting with reference=True imports no kernel module at all."""
     loaded = python(REFERENCE_PREDICTION + f"print({KERNEL_MODULES})")
-    assert set(eval(loaded)) <= {"nncore.kernels.optim"}, loaded
+    assert eval(loaded) == [], loaded
 
 
-@pytest.mark.xfail(strict=True, reason="nncore/optim.py imports nncore.kernels.optim, and with it "
-                   "Numba, at its top; the import belongs in step()")
 def test_the_textbook_path_needs_no_numba():
     assert python(REFERENCE_PREDICTION + "print('numba' in sys.modules)") == "False"
+
+
+def test_reading_one_image_with_a_model_file_needs_no_numba():
+    """What `python evaluate.py one.png` does: load a model file, read an image, predict."""
+    code = ("import sys, evaluate; status = evaluate.main(['examples/two_photo.jpg']); "
+            "print(status, 'numba' in sys.modules)")
+    assert python(code).splitlines()[-1] == "0 False"
 
 
 def test_importing_nncore_changes_no_setting():
