@@ -79,16 +79,21 @@ def gzip_bombs(tmp_path_factory) -> dict[int, Path]:
 
 
 MEASURED = """
-import resource, time
+import time
+def status(field):  # KiB, of this process's own address space (ru_maxrss would include the
+    # peak of the process it was forked from: Linux keeps that across exec)
+    return int(next(line for line in open("/proc/self/status") if line.startswith(field)).split()[1])
 {imports}
-baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # reset the peak (VmHWM) to the present size
+baseline = status("VmRSS:")
 started = time.perf_counter()
 try:
 {body}
 except MnistError as error:
     print(error)
 seconds = time.perf_counter() - started
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = status("VmHWM:")
 print(f"measured {{baseline}} {{peak}} {{seconds}}")
 """
 
@@ -96,9 +101,9 @@ print(f"measured {{baseline}} {{peak}} {{seconds}}")
 def run_measured(imports: str, body: str, env=None):
     """Run `body` in a fresh Python process; return (its stdout, its stderr, MiB, seconds).
 
-    The MiB are the process's peak resident memory (ru_maxrss) minus that peak right after
-    `imports`: what running `body` cost. A MnistError from `body` is printed, not raised.
-    `env` adds environment variables.
+    The MiB are the process's peak resident memory (VmHWM) minus its size right after
+    `imports`: what running `body` cost (Linux only: /proc/self). A MnistError from `body` is
+    printed, not raised. `env` adds environment variables.
     """
     code = MEASURED.format(imports=imports, body="\n".join("    " + line
                                                            for line in body.splitlines()))
