@@ -1,12 +1,13 @@
 """Run the README's two commands on a fresh clone, as a new user would, and print a transcript.
 
-    python tests/readme_commands.py [--keep]
+    python tests/readme_commands.py [--keep] [--python python3.13]
 
 The clone goes into a temporary directory with no `../shared` beside it, so the only way to
 MNIST is the project's own download: MNIST_MIRRORS points at a loopback HTTP server that this
 script starts, serving the four files from `<repo>/../shared/mnist` (or $MNIST_COPY). The two
 commands are read from README.md itself (the first two ```bash blocks), so what is checked is
-what the README says. Exit status 0 when both commands pass. It takes about ten minutes (the
+what the README says; `--python` runs them with another interpreter in place of `python3`.
+Exit status 0 when both commands pass. It takes about ten minutes (the
 first command trains the full model), so it is not part of the pytest suite.
 """
 import argparse
@@ -42,6 +43,8 @@ def serve(directory: Path) -> http.server.ThreadingHTTPServer:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="keep the clone afterwards")
+    parser.add_argument("--python", default="python3",
+                        help="the interpreter that makes the virtual environment (default python3)")
     args = parser.parse_args()
     copy = Path(os.environ.get("MNIST_COPY", REPO.parent / "shared" / "mnist"))
     if not (copy / "train-images-idx3-ubyte.gz").is_file():
@@ -57,6 +60,7 @@ def main() -> int:
     print(f"fresh clone: {clone} (no ../shared beside it); MNIST_MIRRORS={env['MNIST_MIRRORS']}")
     failed = False
     for command in readme_commands():
+        command = command.replace("python3 -m venv", f"{args.python} -m venv", 1)
         print(f"\n$ {command}", flush=True)
         started = time.monotonic()
         result = subprocess.run(["bash", "-c", command], cwd=clone, env=env, text=True,
