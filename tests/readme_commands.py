@@ -31,10 +31,14 @@ def readme_commands() -> list[str]:
     return [block.strip() for block in blocks[:2]]
 
 
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):   # no line per request
+        pass
+
+
 def serve(directory: Path) -> http.server.ThreadingHTTPServer:
     """An HTTP server on a free loopback port, serving `directory`, in a background thread."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
-    handler.log_message = lambda *args: None
+    handler = functools.partial(QuietHandler, directory=str(directory))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
@@ -65,8 +69,12 @@ def main() -> int:
         started = time.monotonic()
         result = subprocess.run(["bash", "-c", command], cwd=clone, env=env, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        lines = result.stdout.replace("\r", "\n").splitlines()
-        print("\n".join(f"  {line}" for line in lines if line.strip())[-3000:])
+        # Every line but pip's chatter and the progress bars' redraws, which end in "]".
+        lines = [line for line in result.stdout.replace("\r", "\n").splitlines()
+                 if line.strip() and not line.startswith(("  ", "Requirement", "Collecting",
+                                                           "Downloading", "Processing", "WARNING"))
+                 and not line.rstrip().endswith("]")]
+        print("\n".join(f"  {line}" for line in lines[-60:]))
         print(f"-> exit status {result.returncode} after {time.monotonic() - started:.0f} s", flush=True)
         failed |= result.returncode != 0
     server.shutdown()
