@@ -53,7 +53,11 @@ ENVIRONMENT = """environment variables:
   MNIST_MIRRORS   base URLs (http://, https:// or file://, separated by commas) to download the
                   four MNIST files from, instead of the public mirrors; for a machine offline,
                   put train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz,
-                  t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz in the data directory"""
+                  t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz in the data directory
+
+exit status: 0 trained and saved; 1 the run failed (data, disk, a diverging loss); 2 a usage error,
+an unusable --out or --resume file, or an unfinished run in --out; 130 stopped by Ctrl-C (a
+checkpoint saved: continue with --resume)"""
 
 
 class Abort(Exception):
@@ -108,7 +112,10 @@ def main(argv=None) -> int:
     except (Abort, Diverged) as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code if isinstance(e, Abort) else 1
-    except (MnistError, ModelFileError, OSError) as e:
+    except ModelFileError as e:   # an unusable --resume file, as evaluate.py's unusable --model
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (MnistError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
