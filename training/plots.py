@@ -35,6 +35,8 @@ def plot_curves(history: list[dict], path, test_accuracy=None, augment=True):
                     label=f"test, final model: {test_accuracy:.2%}")
     loss_ax.set(title="Cross-entropy loss", xlabel="epoch", ylabel="loss (log scale)", yscale="log")
     loss_ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))  # 0.02, 0.05, 0.1, 0.2 ...
+    low, high = loss_ax.get_ylim()
+    loss_ax.set_ylim(low / 1.6, high * 1.6)   # room for a labelled tick below and above the data
     loss_ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))  # 0.05 rather than 5 x 10^-2
     loss_ax.yaxis.set_minor_formatter(NullFormatter())
     acc_ax.set(title="Accuracy", xlabel="epoch", ylabel="% correct")
