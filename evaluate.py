@@ -1,11 +1,15 @@
-"""Recognise the handwritten digits in your own images with the trained CNN.
+"""Recognise the handwritten digits in your own images with the trained CNN: every digit of a
+number, left to right.
 
     python evaluate.py my_digits/*.png
     python evaluate.py scans/ --top-k 3
     python evaluate.py photo.jpg --json --save-preprocessed seen/
+    python evaluate.py one_digit.png --single
 
-Each image is brought into MNIST's form first (reader/preprocess.py: light ink on black, scaled
-into a 20x20 box, centred by its centre of mass in 28x28), then the network answers. With many
+Each image is cut into its digits (reader/segment.py), and each digit brought into MNIST's form
+(reader/preprocess.py: light ink on black, scaled into a 20x20 box, centred by its centre of mass
+in 28x28), then the network answers for all the digits of many images at once. An image found to
+hold one digit is read exactly as with `--single`, where the whole image is one digit. With many
 images, worker processes preprocess the next ones while the network answers for the last.
 
 Nothing one image does stops the others: whatever goes wrong with it (a file that is not an
@@ -16,7 +20,6 @@ recognised, 1 when any could not be, 2 for a usage error or an unusable model fi
 """
 import argparse
 import functools
-import itertools
 import json
 import os
 import signal
@@ -29,7 +32,7 @@ from pathlib import Path
 MODELS = Path(__file__).resolve().parent / "models"
 SHIPPED_MODEL = MODELS / "shipped" / "mnist_cnn.npz"   # the model that comes with the project
 TRAINED_MODEL = MODELS / "mnist_cnn.npz"               # what `python train.py` writes
-# Images recognised together. Not more: at 500 the network's temporaries grew so large that
+# Digits recognised together. Not more: at 500 the network's temporaries grew so large that
 # fresh memory from the system (page faults) cost as much time as the arithmetic.
 BATCH = 200
 # Up to this many images, the plain NumPy forward pass answers sooner than loading the compiled
@@ -43,11 +46,14 @@ WORKERS = 2
 CHUNK = 50         # images handed to a worker at a time
 MAX_DEATHS = 5     # worker processes that may die (killed by the system) before the run gives up
 NAME_MAX = 120  # bytes of an input's name kept in its preprocessed copy's (file names end at 255)
+SINGLE = False     # --single: the whole image is one digit (set by main, inherited by the workers)
+CLASSIFY = None    # list of 28x28 -> probabilities: how reader/segment.py tries cuts (set by main)
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(
-        description="Recognise the digit in each image (PNG, JPEG, GIF, BMP, TIFF, WebP, ...).",
+        description="Recognise the digits in each image, left to right (PNG, JPEG, GIF, BMP, TIFF, "
+                    "WebP, ...).",
         epilog="Exit status: 0 all images recognised, 1 some could not be, 2 usage or model error.",
         allow_abbrev=False)
     parser.add_argument("paths", nargs="+", metavar="PATH",
@@ -57,12 +63,15 @@ def parse_args(argv):
                              "models/mnist_cnn.npz if `python train.py` made one, else the shipped "
                              "models/shipped/mnist_cnn.npz)")
     parser.add_argument("--json", action="store_true",
-                        help="print JSON Lines: one object per image with digit, confidence and all ten "
-                             "probabilities, or an error")
+                        help="print JSON Lines: one object per image with the text read and, per digit, "
+                             "digit, confidence, all ten probabilities and box; or an error")
     parser.add_argument("--top-k", type=int, default=1, metavar="K",
-                        help="also show the K-1 next most likely digits (1-10, default 1)")
+                        help="also show each digit's K-1 next most likely digits (1-10, default 1)")
     parser.add_argument("--save-preprocessed", type=Path, metavar="DIR",
-                        help="write the 28x28 image the network saw for each input into DIR, as PNG")
+                        help="write the 28x28 image the network saw for each digit into DIR, as PNG, "
+                             "and for an image of several digits a copy with their boxes and digits")
+    parser.add_argument("--single", action="store_true",
+                        help="read each whole image as one digit (the default reads every digit)")
     args = parser.parse_args(argv)
     if not 1 <= args.top_k <= 10:
         parser.error("--top-k must be between 1 and 10")
@@ -97,7 +106,8 @@ def image_files(paths, extensions):
 
 
 def prepare(job, save_dir):
-    """(index, path, error) -> (path, uint8 28x28 digit, None) or (path, None, error message).
+    """(index, path, error) -> (path, [(uint8 28x28 digit, box), ...], None) or (path, None, error
+    message): the image's digits, left to right, each with its box [x, y, width, height].
 
     The fault barrier of one image: any exception becomes its error message. Runs in the worker
     processes when there are many images, so it takes and returns plain data.
@@ -107,23 +117,43 @@ def prepare(job, save_dir):
         return path, None, error
     from reader.errors import ImageError
     from reader.preprocess import open_image, preprocess
+    from reader.segment import read_number
     name = printable(path)
     try:
-        digit = preprocess(open_image(path), name=name)
+        image = open_image(path)
+        digits = [] if SINGLE else read_number(image, name, CLASSIFY)
+        if len(digits) <= 1:   # one digit (or a dot): read exactly as the whole image
+            box = digits[0][1] if digits else [0, 0, *image.size]
+            digits = [(preprocess(image, name=name), box)]
     except ImageError as error:
         return path, None, printable(str(error))
     except Exception as error:   # a bug of ours, never the user's fault: say so, go on
         return path, None, f"{name}: internal error while preprocessing ({internal(error)}); please report"
     if save_dir is not None:
-        stem = printable(path.stem).encode()[:NAME_MAX].decode(errors="ignore")
-        target = save_dir / f"{index:05d}_{stem}.png"
-        try:
-            from PIL import Image
-            Image.fromarray(digit).save(target)
-        except Exception as error:   # a full disk, a read-only directory, ...
-            return path, None, (f"{name}: could not save its preprocessed copy "
-                                f"{printable(target)} ({internal(error)})")
-    return path, digit, None
+        for k, (digit, _) in enumerate(digits):
+            target = copy_name(save_dir, index, path, "" if len(digits) == 1 else f"_{k + 1}")
+            try:
+                from PIL import Image
+                Image.fromarray(digit).save(target)
+            except Exception as error:   # a full disk, a read-only directory, ...
+                return path, None, (f"{name}: could not save its preprocessed copy "
+                                    f"{printable(target)} ({internal(error)})")
+    return path, digits, None
+
+
+def copy_name(save_dir, index, path, suffix):
+    """DIR/00012_NAME{suffix}.png: a copy of input 12's, its name cut to NAME_MAX bytes."""
+    stem = printable(path.stem).encode()[:NAME_MAX].decode(errors="ignore")
+    return save_dir / f"{index:05d}_{stem}{suffix}.png"
+
+
+def read_parts(model, digits):
+    """The model's probabilities for a few 28x28 digits (candidate parts of touching digits), by
+    the textbook forward pass: it runs in the worker processes too, without Numba."""
+    import numpy as np
+
+    from mnist.normalize import to_model_input
+    return model.predict(to_model_input(np.stack(digits)), reference=True)
 
 
 def internal(error: BaseException) -> str:
@@ -204,19 +234,6 @@ def died(job, why):
     return path, None, error or f"{printable(path)}: {why}"
 
 
-def report(path, probabilities, top_k, as_json):
-    order = probabilities.argsort()[::-1]
-    digit, confidence = int(order[0]), float(probabilities[order[0]])
-    if as_json:
-        print(json.dumps({"path": decoded(path), "digit": digit, "confidence": round(confidence, 6),
-                          "probabilities": [round(float(p), 6) for p in probabilities]}))
-        return
-    line = f"{printable(path)}: {digit} ({100 * confidence:.1f}%)"
-    if top_k > 1:
-        line += "  then " + ", ".join(f"{int(k)} ({100 * probabilities[k]:.1f}%)" for k in order[1:top_k])
-    print(line)
-
-
 def report_error(path, message, as_json):
     if as_json:
         print(json.dumps({"path": decoded(path), "error": message}))
@@ -224,20 +241,21 @@ def report_error(path, message, as_json):
 
 
 def recognise(predict, prepared, args):
-    """Recognise a batch of prepared (path, digit, error), report in input order; -> failures."""
+    """Recognise a batch of prepared (path, digits, error), report in input order; -> failures."""
     import numpy as np
 
     from mnist.normalize import to_model_input
-    digits = [digit for _, digit, error in prepared if error is None]
+    digits = [digit for _, found, error in prepared if error is None for digit, _ in found]
     try:
         probabilities = iter(predict(to_model_input(np.stack(digits))) if digits else [])
     except Exception as error:   # the whole batch gets the error; the next batch still runs
         failure = f"internal error while recognising ({internal(error)}); please report"
         prepared = [(path, None, error or f"{printable(path)}: {failure}") for path, _, error in prepared]
     failures = 0
-    for path, _, error in prepared:
+    for path, found, error in prepared:
         if error is None:
-            error = answer(path, next(probabilities), args)
+            readings = [next(probabilities) for _ in found]
+            error = answer(path, readings, [box for _, box in found], args)
         if error is not None:
             report_error(path, error, args.json)
             failures += 1
@@ -245,25 +263,50 @@ def recognise(predict, prepared, args):
     return failures
 
 
-def answer(path, probabilities, args):
-    """Print the answer for one image; -> None, or the error message that replaces it."""
+def answer(path, readings, boxes, args):
+    """Print the answer for one image (its digits' probabilities and boxes); -> None, or the
+    error message that replaces it."""
     import numpy as np
-    if not np.all(np.isfinite(probabilities)):
+
+    from reader.answers import json_line, text_line
+    if not np.all(np.isfinite(readings)):
         return f"{printable(path)}: the network's output is not finite (is the model file broken?)"
+    if args.save_preprocessed is not None and len(readings) > 1:
+        problem = save_annotated(path, readings, boxes, args)
+        if problem:
+            return problem
     try:
-        report(path, probabilities, args.top_k, args.json)
+        print(json_line(decoded(path), readings, boxes) if args.json
+              else text_line(printable(path), readings, args.top_k))
     except (UnicodeError, ValueError) as error:
         return (f"{printable(path)}: internal error while printing its answer "
                 f"({internal(error)}); please report")
     return None
 
 
+def save_annotated(path, readings, boxes, args):
+    """Write the image with its digits' boxes and the digits read; -> None, or the error."""
+    from reader.answers import annotate
+    from reader.preprocess import open_image
+    target = copy_name(args.save_preprocessed, args.index_of[path], path, "_read")
+    try:
+        annotate(open_image(path), readings, boxes).save(target)
+    except Exception as error:
+        return f"{printable(path)}: could not save its annotated copy {printable(target)} ({internal(error)})"
+    return None
+
+
 def recognise_all(predict, prepared, args):
-    """Recognise the prepared images BATCH at a time, as they come; -> failures."""
-    failures = 0
-    while batch := list(itertools.islice(prepared, BATCH)):
-        failures += recognise(predict, batch, args)
-    return failures
+    """Recognise the prepared images as they come, BATCH digits at a time or a few more (an
+    image's digits stay together); -> failures."""
+    failures, batch, count = 0, [], 0
+    for item in prepared:
+        batch.append(item)
+        count += len(item[1]) if item[2] is None else 1
+        if count >= BATCH:
+            failures += recognise(predict, batch, args)
+            batch, count = [], 0
+    return failures + (recognise(predict, batch, args) if batch else 0)
 
 
 def main(argv=None):
@@ -301,6 +344,10 @@ def main(argv=None):
         configure_for_kernels()   # before the first kernel loads BLAS
         predict = model.predict
     jobs = [(index, path, error) for index, (path, error) in enumerate(inputs)]
+    args.index_of = {path: index for index, path, _ in jobs}
+    global SINGLE, CLASSIFY
+    SINGLE = args.single
+    CLASSIFY = functools.partial(read_parts, model)
     prepare_job = functools.partial(prepare, save_dir=args.save_preprocessed)
     if len(jobs) < POOL_MIN_IMAGES:
         failures = recognise_all(predict, map(prepare_job, jobs), args)

@@ -21,8 +21,8 @@ underneath. `preprocess` undoes all that, one step per function:
    pixels, which removes uneven lighting), find the ink with Otsu's threshold, drop small specks
    far from the digit, and keep the grey levels of the ink and its anti-aliased edges; everything
    else is 0.
-5. `_crop`, `_fit_box`: crop to the ink's bounding box (a box too small for a digit is a dot of
-   dust, `_dot_problem`, not a 0), thicken strokes far thinner than MNIST's (`_thicken`: a fine
+5. `crop_to_ink`, `_fit_box`: crop to the ink's bounding box (a box too small for a digit is a
+   dot of dust, `_dot_problem`, not a 0), thicken strokes far thinner than MNIST's (`_thicken`: a fine
    pen on a large canvas), and scale the longest side to 20 px.
 6. `_centre`: paste into 28x28 so that the centre of mass lands on pixel (14, 14).
 7. Stretch so that the brightest pixel is 255.
@@ -30,7 +30,8 @@ underneath. `preprocess` undoes all that, one step per function:
 A digit already in MNIST form (28x28, light on dark, centred) passes through essentially
 unchanged: over the first 1,000 MNIST test digits the mean absolute difference is 0.001 of full
 scale, and 60% come back bit for bit. `open_image` reads a file and turns every way of failing
-into one `ImageError`; `preprocess` is pure: image in, uint8 array out.
+into one `ImageError`; `preprocess` is pure: image in, uint8 array out. `find_ink` (steps 1-4)
+and `mnist_form` (steps 5-7, after `crop_to_ink`) serve reader/segment.py, which reads numbers.
 """
 import warnings
 from pathlib import Path
@@ -103,14 +104,28 @@ def preprocess(image: Image.Image, name: str = "image") -> np.ndarray:
     px; ..."), with NaN or infinite pixels, with pixels Pillow cannot read, with no ink ("NAME: no
     digit found") or only a dot of it. Pass the result to `mnist.normalize.to_model_input`.
     """
+    ink, px = find_ink(image, name)
+    crop = crop_to_ink(ink)
+    problem = _dot_problem(crop, ink.shape, px)
+    if problem:
+        raise ImageError(f"{name}: no digit found ({problem})")
+    return mnist_form(crop)
+
+
+def find_ink(image: Image.Image, name: str = "image") -> tuple:
+    """Steps 1-4: a PIL image -> (its ink, light on 0, at most WORK_SIDE px long; the size of one
+    of its pixels in the image's own pixels, over 1 if it was shrunk). reader/segment.py finds
+    the ink of a whole number with it."""
     problem = _shape_problem(*image.size)
     if problem:
         raise ImageError(f"{name}: {problem}")
     grey = _to_grey(image, name)
-    crop = _crop(isolate_ink(_ink_light(grey), name))
-    problem = _dot_problem(crop, grey.shape, max(image.size) / max(grey.shape))
-    if problem:
-        raise ImageError(f"{name}: no digit found ({problem})")
+    return isolate_ink(_ink_light(grey), name), max(image.size) / max(grey.shape)
+
+
+def mnist_form(crop: np.ndarray) -> np.ndarray:
+    """Steps 5-7 for the ink's box of one digit: scaled into the 20x20 box, centred by its centre
+    of mass in 28x28, stretched to 255 -> uint8 (28, 28)."""
     digit = _centre(_fit_box(crop))
     return np.round(digit * (255.0 / digit.max())).astype(np.uint8)
 
@@ -221,7 +236,7 @@ def _ink_light(grey: np.ndarray) -> np.ndarray:
     return 1.0 - grey if quantile(border, 0.5) > (low + high) / 2 else grey
 
 
-def _crop(ink: np.ndarray) -> np.ndarray:
+def crop_to_ink(ink: np.ndarray) -> np.ndarray:
     """The ink's bounding box: that of the pixels above EDGE times the brightest, so that a faint
     halo of blur around the strokes (a few pixels of a large image) does not make the digit
     smaller; MNIST's box was that of the sharp digit before anti-aliasing."""

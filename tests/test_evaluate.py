@@ -55,7 +55,10 @@ def test_json_contract(capsys, model_file, digit_png, tmp_path):
     status, out, err = run(capsys, digit_png, tmp_path / "blank.png", "--model", model_file, "--json")
     assert status == 1
     good, bad = (json.loads(line) for line in out.splitlines())
-    assert set(good) == {"path", "digit", "confidence", "probabilities"}
+    assert set(good) == {"path", "digit", "confidence", "probabilities", "text", "digits"}
+    one, = good["digits"]                                  # one digit: also at the top level
+    assert good["text"] == str(good["digit"]) and set(one) == {"digit", "confidence", "probabilities", "box"}
+    assert all(one[k] == good[k] for k in ("digit", "confidence", "probabilities"))
     assert good["path"] == str(digit_png) and 0 <= good["digit"] <= 9
     assert len(good["probabilities"]) == 10 and abs(sum(good["probabilities"]) - 1) < 1e-4
     assert good["confidence"] == max(good["probabilities"])

@@ -1,0 +1,230 @@
+"""Find every digit in a picture of a number, left to right: segmentation.
+
+A number is a line of marks. `read_number` finds them and hands each digit to the single-digit
+steps of reader/preprocess.py, one step per function:
+
+1. `find_ink` (reader/preprocess.py): the ink of the whole picture, exactly as for one digit
+   (paper and uneven light subtracted, ruled lines and JPEG noise left out, either polarity), on
+   the working image of at most 512 px.
+2. `label`: the 8-connected marks of the ink above EDGE of its brightest, found as runs of ink
+   along each row joined with those they touch in the next row (a union-find over the runs).
+3. `_merge_pieces`: the pieces of one digit become one mark: marks whose columns overlap by
+   OVERLAP of the narrower one (a 4 or 7 drawn in two strokes), marks one above the other that
+   share columns (a 5's detached flag above its body, a broken 1), and short marks (under SHORT
+   of the line height) next to a taller one (a broken stroke).
+   The line height is the median height of the tall marks, so digits of different sizes and a
+   sloping line are measured alike.
+4. Specks, dots, dashes and ruled-line remnants, all shorter than SHORT of the line height, are
+   no digit and are dropped. More than MAX_DIGITS marks left: not a number (a page of text, a
+   photograph), an ImageError.
+5. `_split`: a mark wider than WIDE times its height may hold touching digits. Candidate cuts
+   are the columns where its ink is thinnest; the network reads every part between two
+   candidate cuts (`classify`), and the cutting whose parts it reads most confidently wins
+   (segmentation by recognition), the uncut mark included. A cut costs CUT_COST per stroke it
+   crosses, and a part
+   broader than BROAD times its height BROAD_COST per unit of aspect, for the network reads a
+   single digit cut in two, or two digits squeezed into one box, confidently too.
+6. Left to right by the centre of each digit's columns, which a slope or jittered baseline does
+   not reorder.
+7. Each digit's ink, with its anti-aliased edges, goes through `crop_to_ink` and `mnist_form`:
+   scaled into 20x20, centred by its centre of mass in 28x28, as MNIST's digits were.
+"""
+import numpy as np
+
+from reader.errors import ImageError
+from reader.ink import _near
+from reader.preprocess import EDGE, crop_to_ink, find_ink, mnist_form
+
+OVERLAP = 0.6      # marks whose columns overlap by 60% of the narrower one are one digit, ...
+STACKED = 0.25     # ... and so are marks one above the other (rows shared: under 25% of the shorter)
+SHORT = 0.4        # a mark under 40% of the line height is a piece of a digit, or no digit
+NEAR = 0.15        # ... a piece, if it is within 15% of the line height of a taller mark
+WIDE = 1.0        # marks wider than their height (or the line's) are tried for touching digits
+PART = 0.15        # a part cut from a mark is at least 15% of the line height wide ...
+MAX_PART = 1.3     # ... and at most 1.3 line heights wide, ...
+PART_HEIGHT = 0.6  # ... and at least 60% of the line height tall
+MAX_CUTS = 10      # the thinnest columns tried as cuts, per mark
+CUT_COST = 0.6     # a cut must win this much log-confidence per stroke it crosses ...
+BROAD = 1.4        # ... and a part wider than 1.4 times its height costs BROAD_COST per unit of
+BROAD_COST = 3.0   # aspect more: the network reads two squeezed digits as one, confidently
+MAX_DIGITS = 20    # more marks than this are not a number
+
+
+def read_number(image, name: str, classify) -> list:
+    """A PIL image of a number -> [(uint8 (28, 28) digit, [x, y, width, height]), ...], left to
+    right, the box in the image's own pixels. `classify(list of uint8 28x28) -> (n, 10)
+    probabilities` reads candidate parts of touching digits. [] when no mark is tall enough to
+    be a digit; ImageError "NAME: no digit found" without ink, or for far too many marks."""
+    ink, px = find_ink(image, name)
+    labels, marks = label(ink > EDGE * ink.max())
+    height = _line_height(marks)
+    marks = _merge_pieces(marks, height)
+    marks = [mark for mark in marks if mark["y1"] - mark["y0"] >= SHORT * height]
+    if len(marks) > MAX_DIGITS:
+        raise ImageError(f"{name}: {len(marks)} separate marks, more than a number has (at most "
+                         f"{MAX_DIGITS} digits are read); is it a picture of a number?")
+    parts = [part for mark in marks for part in _split(ink, labels, mark, height, classify)]
+    parts.sort(key=lambda part: part[1][0] + part[1][2] / 2)
+    return [(digit, [round(v * px) for v in box]) for digit, box in parts]
+
+
+def label(mask: np.ndarray) -> tuple:
+    """8-connected marks of a boolean image -> (labels: 0 outside, k + 1 on mark k; marks: a
+    list of dicts with the mark's `ids` (its label numbers), its box x0, x1, y0, y1 (ends
+    excluded) and `mass`, its number of pixels).
+
+    Each row's runs of true pixels are found at once by NumPy (where the row steps up and down);
+    a run joins every run of the next row that starts at most one column after it ends and ends
+    at most one column before it starts. Runs are joined by a union-find.
+    """
+    height, width = mask.shape
+    steps = np.diff(np.pad(mask, ((0, 0), (1, 1))).astype(np.int8), axis=1)
+    rows, starts = np.nonzero(steps == 1)
+    ends = np.nonzero(steps == -1)[1]                 # exclusive; same row-major order
+    parent = list(range(len(rows)))
+
+    def root(k):
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    first = np.searchsorted(rows, np.arange(height + 1))   # row r's runs: first[r]:first[r+1]
+    for row in range(height - 1):
+        a, a_end, b, b_end = first[row], first[row + 1], first[row + 1], first[row + 2]
+        while a < a_end and b < b_end:                # two sorted lists of disjoint runs
+            if starts[b] <= ends[a] and starts[a] <= ends[b]:
+                parent[root(a)] = root(b)
+            if ends[a] < ends[b]:
+                a += 1
+            else:
+                b += 1
+    roots = np.array([root(k) for k in range(len(rows))], np.int64)
+    ids, run_label = np.unique(roots, return_inverse=True)
+    labels = np.zeros(height * width, np.int32)
+    lengths = ends - starts
+    offsets = np.repeat(rows * width + starts - np.cumsum(lengths) + lengths, lengths)
+    labels[offsets + np.arange(lengths.sum())] = np.repeat(run_label + 1, lengths)
+    labels = labels.reshape(height, width)
+    marks = []
+    for k in range(len(ids)):
+        mine = run_label == k
+        marks.append({"ids": [k + 1], "x0": int(starts[mine].min()), "x1": int(ends[mine].max()),
+                      "y0": int(rows[mine].min()), "y1": int(rows[mine].max()) + 1,
+                      "mass": int(lengths[mine].sum())})
+    return labels, marks
+
+
+def _line_height(marks: list) -> float:
+    """The median height of the marks at least half as tall as the tallest: the digits', not
+    the specks' or the pieces'."""
+    if not marks:
+        return 1.0
+    heights = np.array([mark["y1"] - mark["y0"] for mark in marks])
+    return float(np.median(heights[heights >= 0.5 * heights.max()]))
+
+
+def _joined(a: dict, b: dict) -> dict:
+    return {"ids": a["ids"] + b["ids"], "mass": a["mass"] + b["mass"],
+            **{k: min(a[k], b[k]) for k in ("x0", "y0")}, **{k: max(a[k], b[k]) for k in ("x1", "y1")}}
+
+
+def _merge_pieces(marks: list, height: float) -> list:
+    """Join the marks that overlap in columns by OVERLAP of the narrower or that are stacked (share
+    columns, but hardly any rows: STACKED of the shorter), then each short mark
+    to the nearest taller one within NEAR line heights (its boxes' gap, across or down)."""
+    marks = sorted(marks, key=lambda mark: mark["x0"])
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(marks)):
+            for j in range(i + 1, len(marks)):
+                a, b = marks[i], marks[j]
+                overlap = min(a["x1"], b["x1"]) - max(a["x0"], b["x0"])
+                rows = min(a["y1"], b["y1"]) - max(a["y0"], b["y0"])
+                if (overlap >= OVERLAP * min(a["x1"] - a["x0"], b["x1"] - b["x0"])
+                        or overlap > 0 and rows <= STACKED * min(a["y1"] - a["y0"], b["y1"] - b["y0"])):
+                    marks[i] = _joined(a, b)
+                    del marks[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    tall = [mark for mark in marks if mark["y1"] - mark["y0"] >= SHORT * height]
+    for mark in [mark for mark in marks if mark["y1"] - mark["y0"] < SHORT * height]:
+        gaps = [max(t["x0"] - mark["x1"], mark["x0"] - t["x1"], t["y0"] - mark["y1"],
+                    mark["y0"] - t["y1"], 0) for t in tall]
+        if gaps and min(gaps) <= NEAR * height:
+            k = int(np.argmin(gaps))
+            tall[k] = _joined(tall[k], mark)
+        else:
+            tall.append(mark)                          # dropped as too short, unless joined
+    return tall
+
+
+def _part_ink(ink: np.ndarray, labels: np.ndarray, mark: dict, x0: int, x1: int) -> tuple:
+    """The ink of `mark` between columns x0 and x1 (with the faint edges within 2 px of it that
+    belong to no other mark) -> (crop_to_ink of it, its box [x, y, width, height]), or None."""
+    top, bottom = max(0, mark["y0"] - 2), min(ink.shape[0], mark["y1"] + 2)
+    region = labels[top:bottom, x0:x1]
+    own = np.isin(region, mark["ids"])
+    keep = own | ((region == 0) & _near(own))
+    part = np.where(keep, ink[top:bottom, x0:x1], 0.0).astype(np.float32)
+    if part.max() <= 0:
+        return None
+    inside = part > EDGE * part.max()
+    rows, cols = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
+    box = [x0 + cols[0], top + rows[0], cols[-1] - cols[0] + 1, rows[-1] - rows[0] + 1]
+    return crop_to_ink(part), box
+
+
+def _split(ink: np.ndarray, labels: np.ndarray, mark: dict, height: float, classify) -> list:
+    """The digits of one mark -> [(28x28, box), ...]: the mark whole, or cut at the thinnest
+    columns into the parts the network reads most confidently (a dynamic programme over the
+    candidate cuts; each part's score is the log of its top probability)."""
+    left, right = max(0, mark["x0"] - 2), min(ink.shape[1], mark["x1"] + 2)
+    whole = _part_ink(ink, labels, mark, left, right)
+    width = mark["x1"] - mark["x0"]
+    if width <= WIDE * min(height, mark["y1"] - mark["y0"]) or classify is None:
+        return [(mnist_form(whole[0]), whole[1])]
+    own = np.isin(labels[mark["y0"]:mark["y1"], mark["x0"]:mark["x1"]], mark["ids"])
+    columns = np.convolve((own * ink[mark["y0"]:mark["y1"], mark["x0"]:mark["x1"]]).sum(axis=0),
+                          np.ones(3) / 3, mode="same")
+    edge = max(1, int(PART * height))
+    inner = np.arange(edge, len(columns) - edge)
+    minima = inner[(columns[inner] <= columns[inner - 1]) & (columns[inner] <= columns[inner + 1])]
+    cuts = []
+    for c in minima[np.argsort(columns[minima], kind="stable")]:
+        if all(abs(c - other) >= edge for other in cuts):
+            cuts.append(int(c))
+        if len(cuts) == MAX_CUTS:
+            break
+    points = [left] + sorted(mark["x0"] + c for c in cuts) + [right]
+    spans = [(i, j) for i in range(len(points)) for j in range(i + 1, len(points))
+             if (i, j) == (0, len(points) - 1)
+             or PART * height <= points[j] - points[i] <= MAX_PART * height]
+    parts = {(i, j): _part_ink(ink, labels, mark, points[i], points[j]) for i, j in spans}
+    parts = {span: part for span, part in parts.items() if part is not None
+             and (span == (0, len(points) - 1) or part[1][3] >= PART_HEIGHT * height)}
+    spans = list(parts)
+    digits = [mnist_form(parts[span][0]) for span in spans]
+    scores = np.log(np.maximum(np.asarray(classify(digits)).max(axis=1), 1e-9))
+    aspects = np.array([parts[span][1][2] / parts[span][1][3] for span in spans])
+    scores -= BROAD_COST * np.maximum(0.0, aspects - BROAD)
+    score = dict(zip(spans, scores))
+    crossings = [max(1, int(np.count_nonzero(np.diff(np.concatenate(([0], own[:, p - mark["x0"]], [0]))
+                                                    .astype(np.int8)) == 1)))
+                 if 0 < k < len(points) - 1 else 0 for k, p in enumerate(points)]
+    best = [(0.0, None)] + [(-np.inf, None)] * (len(points) - 1)   # best[j]: cut up to points[j]
+    for j in range(1, len(points)):
+        for i in range(j):
+            if (i, j) in score and best[i][0] > -np.inf:
+                total = best[i][0] + score[i, j] - (CUT_COST * crossings[i] if i else 0.0)
+                if total > best[j][0]:
+                    best[j] = (total, i)
+    chosen, j = [], len(points) - 1
+    while j > 0:
+        i = best[j][1]
+        chosen.append((i, j))
+        j = i
+    return [(digits[spans.index(span)], parts[span][1]) for span in reversed(chosen)]
