@@ -10,8 +10,9 @@ steps of reader/preprocess.py, one step per function:
    along each row joined with those they touch in the next row (a union-find over the runs).
 3. `_merge_pieces`: the pieces of one digit become one mark: marks whose columns overlap by
    OVERLAP of the narrower one (a 4 or 7 drawn in two strokes), marks one above the other that
-   share columns (a 5's detached flag above its body, a broken 1), and short marks (under SHORT
-   of the line height) next to a taller one (a broken stroke).
+   share columns (a 5's detached flag above its body, a broken 1), and short or light marks (under
+   SHORT of the line height, under SPECK_MASS of the biggest mark's pixels) next to another one
+   (a broken stroke).
    The line height is the median height of the tall marks, so digits of different sizes and a
    sloping line are measured alike.
 4. Specks, dots, dashes and ruled-line remnants, all shorter than SHORT of the line height, are
@@ -35,10 +36,12 @@ from reader.errors import ImageError
 from reader.ink import _near
 from reader.preprocess import EDGE, crop_to_ink, find_ink, mnist_form
 
-OVERLAP = 0.6      # marks whose columns overlap by 60% of the narrower one are one digit, ...
-STACKED = 0.25     # ... and so are marks one above the other (rows shared: under 25% of the shorter)
+OVERLAP = 0.45     # marks whose columns overlap by 45% of the narrower one are one digit, ...
+STACKED = 0.5      # ... and so are marks one above the other (rows shared: under 50% of the shorter)
+TALLEST = 2.0      # ... unless together they are over twice as tall as the tallest (two lines)
 SHORT = 0.4        # a mark under 40% of the line height is a piece of a digit, or no digit
 NEAR = 0.15        # ... a piece, if it is within 15% of the line height of a taller mark
+SPECK_MASS = 0.25  # so is a mark with under 25% of the biggest mark's ink pixels
 WIDE = 1.0        # marks wider than their height (or the line's) are tried for touching digits
 PART = 0.15        # a part cut from a mark is at least 15% of the line height wide ...
 MAX_PART = 1.3     # ... and at most 1.3 line heights wide, ...
@@ -131,9 +134,11 @@ def _joined(a: dict, b: dict) -> dict:
 
 def _merge_pieces(marks: list, height: float) -> list:
     """Join the marks that overlap in columns by OVERLAP of the narrower or that are stacked (share
-    columns, but hardly any rows: STACKED of the shorter), then each short mark
+    columns, but hardly any rows: STACKED of the shorter) and are not taller than TALLEST times
+    the tallest mark together, then each short or light mark
     to the nearest taller one within NEAR line heights (its boxes' gap, across or down)."""
     marks = sorted(marks, key=lambda mark: mark["x0"])
+    tallest = max((mark["y1"] - mark["y0"] for mark in marks), default=0)
     merged = True
     while merged:
         merged = False
@@ -142,16 +147,20 @@ def _merge_pieces(marks: list, height: float) -> list:
                 a, b = marks[i], marks[j]
                 overlap = min(a["x1"], b["x1"]) - max(a["x0"], b["x0"])
                 rows = min(a["y1"], b["y1"]) - max(a["y0"], b["y0"])
-                if (overlap >= OVERLAP * min(a["x1"] - a["x0"], b["x1"] - b["x0"])
-                        or overlap > 0 and rows <= STACKED * min(a["y1"] - a["y0"], b["y1"] - b["y0"])):
+                tall = max(a["y1"], b["y1"]) - min(a["y0"], b["y0"]) <= TALLEST * tallest
+                if tall and (overlap >= OVERLAP * min(a["x1"] - a["x0"], b["x1"] - b["x0"]) or
+                             overlap > 0 and rows <= STACKED * min(a["y1"] - a["y0"], b["y1"] - b["y0"])):
                     marks[i] = _joined(a, b)
                     del marks[j]
                     merged = True
                     break
             if merged:
                 break
-    tall = [mark for mark in marks if mark["y1"] - mark["y0"] >= SHORT * height]
-    for mark in [mark for mark in marks if mark["y1"] - mark["y0"] < SHORT * height]:
+    biggest = max((mark["mass"] for mark in marks), default=0)
+    piece = [mark["y1"] - mark["y0"] < SHORT * height or mark["mass"] < SPECK_MASS * biggest
+             for mark in marks]
+    tall = [mark for mark, small in zip(marks, piece) if not small]
+    for mark in [mark for mark, small in zip(marks, piece) if small]:
         gaps = [max(t["x0"] - mark["x1"], mark["x0"] - t["x1"], t["y0"] - mark["y1"],
                     mark["y0"] - t["y1"], 0) for t in tall]
         if gaps and min(gaps) <= NEAR * height:

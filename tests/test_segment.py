@@ -1,0 +1,178 @@
+"""Reading whole numbers: pictures of numbers drawn from MNIST test digits (tests/number_images.py)
+read by `evaluate.main([... "--json"])` with the shipped model, string by string.
+
+The figures measured on these sets (the seeds below), whole strings read exactly, which the test
+prints (pytest -s):
+
+    kind                         dark_on_white  photo   ruled  light_on_dark
+    clear, 2-6 digits (150 each)     95.3%      96.7%   98.0%     99.3%
+    long, 7-10 digits (25 each)      96.0%      96.0%   88.0%     96.0%
+    nearly touching (25 each)        76.0%      88.0%   96.0%     92.0%
+    touching (25 each)               48.0%      48.0%   44.0%     44.0%
+"""
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from number_images import STYLES, line, number, render
+from PIL import Image
+
+import evaluate
+from reader.preprocess import EDGE
+from reader.segment import label
+
+REPO = Path(__file__).resolve().parent.parent
+SHIPPED = REPO / "models" / "shipped" / "mnist_cnn.npz"
+# kind: (strings per style, fewest and most digits, gaps of number_images.KINDS)
+SETS = {"clear": (150, 2, 6, "clear"), "long": (25, 7, 10, "clear"),
+        "nearly": (25, 2, 6, "nearly"), "touching": (25, 2, 6, "touching")}
+# The least share of strings read exactly, per kind, in every style: what the shipped model
+# reached on these sets (the table above), less a margin. The issue asks for 97% on clear gaps:
+# not yet reached in the dark_on_white and photo styles.
+ACCURACY = {"clear": 0.93, "long": 0.84, "nearly": 0.7, "touching": 0.36}
+
+
+def run(capsys, *argv):
+    status = evaluate.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+@pytest.fixture(scope="module")
+def numbers(mnist_data, tmp_path_factory):
+    """{(kind, style): [true strings]} and the folder of their pictures, kind/style/00000.png."""
+    folder, truth = tmp_path_factory.mktemp("numbers"), {}
+    rng = np.random.default_rng(12)
+    for kind, (count, fewest, most, gaps) in SETS.items():
+        for style in STYLES:
+            (folder / kind / style).mkdir(parents=True)
+            truth[kind, style] = []
+            for k in range(count):
+                chosen = rng.integers(0, len(mnist_data.test_images), int(rng.integers(fewest, most + 1)))
+                image, _ = number(list(mnist_data.test_images[chosen]), rng, gaps, style)
+                image.save(folder / kind / style / f"{k:05d}.png", compress_level=1)
+                truth[kind, style].append("".join(map(str, mnist_data.test_labels[chosen])))
+    return folder, truth
+
+
+@pytest.fixture(scope="module")
+def answers(numbers):
+    """{(kind, style): [the text read, in order]}, one evaluate.py run over every picture."""
+    import contextlib
+    import io
+    folder, _ = numbers
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = evaluate.main([str(folder), "--json", "--model", str(SHIPPED)])
+    assert status == 0
+    read = {}
+    for record in map(json.loads, out.getvalue().splitlines()):
+        path = Path(record["path"])
+        read.setdefault((path.parent.parent.name, path.parent.name), []).append(record["text"])
+    return read
+
+
+def test_whole_strings_are_read_per_kind_and_style(numbers, answers):
+    _, truth = numbers
+    table = {key: np.mean([a == t for a, t in zip(answers[key], truth[key])]) for key in truth}
+    print("\nkind       " + "  ".join(f"{style:>13}" for style in STYLES))
+    for kind in SETS:
+        print(f"{kind:10} " + "  ".join(f"{table[kind, style]:13.1%}" for style in STYLES))
+    for (kind, style), accuracy in table.items():
+        assert accuracy >= ACCURACY[kind], f"{kind} {style}: {accuracy:.1%} of the strings read exactly"
+
+
+def test_the_digits_boxes_hold_their_ink(mnist_data, capsys, tmp_path):
+    rng = np.random.default_rng(3)
+    checked = 0
+    for k in range(10):
+        chosen = rng.integers(0, len(mnist_data.test_images), 4)
+        ink, boxes = line(list(mnist_data.test_images[chosen]), rng, "clear")
+        render(ink, rng, "dark_on_white").save(tmp_path / f"{k}.png")
+        _, out, _ = run(capsys, tmp_path / f"{k}.png", "--json", "--model", SHIPPED)
+        record = json.loads(out)
+        if len(record["digits"]) != len(boxes):
+            continue
+        for digit, (x, y, w, h) in zip(record["digits"], boxes):
+            rows, cols = np.nonzero(ink[y: y + h, x: x + w] > 0.5)    # the digit's strong ink
+            bx, by, bw, bh = digit["box"]
+            assert bx - 2 <= x + cols.min() and x + cols.max() < bx + bw + 2
+            assert by - 2 <= y + rows.min() and y + rows.max() < by + bh + 2
+            checked += 1
+    assert checked >= 32
+
+
+def test_json_schema_and_text_line_of_a_number(mnist_data, capsys, tmp_path):
+    chosen = [3, 2, 1, 18]                                      # 0 1 2 3: well-written digits
+    image, _ = number(list(mnist_data.test_images[chosen]), np.random.default_rng(0), "clear", "photo")
+    image.save(tmp_path / "scan.jpg")
+    _, out, _ = run(capsys, tmp_path / "scan.jpg", "--json", "--model", SHIPPED)
+    record = json.loads(out)
+    assert set(record) == {"path", "text", "digits"} and record["text"] == "0123"
+    for digit in record["digits"]:
+        assert set(digit) == {"digit", "confidence", "probabilities", "box"}
+        assert digit["confidence"] == max(digit["probabilities"]) and len(digit["box"]) == 4
+    assert "".join(str(d["digit"]) for d in record["digits"]) == record["text"]
+    status, out, err = run(capsys, tmp_path / "scan.jpg", "--model", SHIPPED)
+    assert status == 0 and err == ""
+    digit = r"\d+\.\d%"
+    assert re.fullmatch(rf"{tmp_path}/scan.jpg: 0123  \(0 {digit}, 1 {digit}, 2 {digit}, 3 {digit}\)\n", out)
+    _, out, _ = run(capsys, tmp_path / "scan.jpg", "--model", SHIPPED, "--top-k", "2")
+    assert out.count(" then ") == 4 and out.count("; ") == 3
+    _, out, _ = run(capsys, tmp_path / "scan.jpg", "--model", SHIPPED, "--single", "--json")
+    assert len(json.loads(out)["digits"]) == 1
+
+
+def test_save_preprocessed_writes_each_digit_and_an_annotated_copy(mnist_data, capsys, tmp_path):
+    image, _ = number(list(mnist_data.test_images[[3, 2, 1]]), np.random.default_rng(1), "clear",
+                      "dark_on_white")
+    image.save(tmp_path / "num.png")
+    status, _, _ = run(capsys, tmp_path / "num.png", "--model", SHIPPED, "--save-preprocessed",
+                       tmp_path / "seen")
+    assert status == 0
+    assert sorted(p.name for p in (tmp_path / "seen").iterdir()) == [
+        "00000_num_1.png", "00000_num_2.png", "00000_num_3.png", "00000_num_read.png"]
+    assert np.asarray(Image.open(tmp_path / "seen" / "00000_num_2.png")).shape == (28, 28)
+    annotated = np.asarray(Image.open(tmp_path / "seen" / "00000_num_read.png")).astype(int)
+    assert annotated.shape == (image.size[1], image.size[0], 3)
+    red = (annotated[..., 0] > 200) & (annotated[..., 1] < 60)
+    assert red.sum() > 100                                      # the boxes are drawn
+
+
+def test_no_digit_and_far_too_many_marks_are_one_error_line(mnist_data, capsys, tmp_path):
+    Image.new("L", (300, 100), 255).save(tmp_path / "blank.png")
+    page = np.zeros((4 * 40, 12 * 40), np.uint8)               # a page of 48 digits
+    for k in range(48):
+        row, col = divmod(k, 12)
+        page[row * 40 + 6: row * 40 + 34, col * 40 + 6: col * 40 + 34] = mnist_data.test_images[k]
+    Image.fromarray(255 - page).save(tmp_path / "page.png")
+    status, out, err = run(capsys, tmp_path / "blank.png", tmp_path / "page.png", "--model", SHIPPED)
+    assert status == 1 and out == ""
+    blank, many = err.splitlines()
+    assert blank.endswith("blank.png: no digit found")
+    assert "separate marks, more than a number has" in many
+
+
+def test_digits_in_pieces_read_as_one_digit(mnist_data, capsys, tmp_path):
+    pieces = [k for k in range(len(mnist_data.test_images))
+              if len(label(mnist_data.test_images[k] > EDGE * 255)[1]) >= 2]
+    assert len(pieces) == 257
+    for k in pieces:
+        Image.fromarray(mnist_data.test_images[k]).save(tmp_path / f"{k:05d}.png")
+    _, out, _ = run(capsys, tmp_path, "--json", "--model", SHIPPED)
+    records = [json.loads(line) for line in out.splitlines()]
+    assert len(records) == len(pieces)
+    whole = np.mean([len(r["digits"]) == 1 for r in records])
+    assert whole >= 0.96, f"{whole:.1%} read as one digit"     # measured: 250 of 257, 97.3%
+
+
+def test_single_mnist_digits_still_read_as_one_digit_each(mnist_data, capsys, tmp_path):
+    for k in range(2000):
+        Image.fromarray(mnist_data.test_images[k]).save(tmp_path / f"{k:05d}.png", compress_level=1)
+    status, out, _ = run(capsys, tmp_path, "--json", "--model", SHIPPED)
+    records = [json.loads(line) for line in out.splitlines()]
+    assert status == 0 and len(records) == 2000 and all(len(r["digits"]) == 1 for r in records)
+    accuracy = np.mean([r["digit"] for r in records] == mnist_data.test_labels[:2000])
+    assert accuracy >= 0.99, f"{accuracy:.2%}"
