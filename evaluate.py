@@ -25,7 +25,7 @@ import os
 import signal
 import sys
 from collections import deque
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
@@ -46,8 +46,8 @@ WORKERS = 2
 CHUNK = 50         # images handed to a worker at a time
 MAX_DEATHS = 5     # worker processes that may die (killed by the system) before the run gives up
 NAME_MAX = 120  # bytes of an input's name kept in its preprocessed copy's (file names end at 255)
-SINGLE = False     # --single: the whole image is one digit (set by main, inherited by the workers)
-CLASSIFY = None    # list of 28x28 -> probabilities: how reader/segment.py tries cuts (set by main)
+SINGLE = False     # --single: the whole image is one digit      } prepare()'s settings, given to
+CLASSIFY = None    # 28x28s -> probabilities, to try cuts with   } each process by use_settings()
 
 
 def parse_args(argv):
@@ -161,12 +161,21 @@ def internal(error: BaseException) -> str:
     return printable(f"{type(error).__name__}: {error}".replace("\n", " "))
 
 
-def ignore_interrupts():
-    """Worker start-up: Ctrl-C is the main process's to handle (it stops the workers)."""
+def use_settings(single, model):
+    """Give prepare() its settings in this process: --single, and the model that reads the parts
+    of a mark when reader/segment.py tries to cut it."""
+    global SINGLE, CLASSIFY
+    SINGLE, CLASSIFY = single, functools.partial(read_parts, model)
+
+
+def start_worker(single, model):
+    """A worker process's start: prepare()'s settings; Ctrl-C is the main process's to handle
+    (it stops the workers)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    use_settings(single, model)
 
 
-def recognise_in_workers(predict, jobs, prepare_job, args):
+def recognise_in_workers(predict, jobs, prepare_job, args, settings):
     """Preprocess in worker processes while this one runs the network; -> failures."""
     import numba
     threads = numba.get_num_threads()
@@ -174,7 +183,7 @@ def recognise_in_workers(predict, jobs, prepare_job, args):
     # threads would keep waiting for one another whenever one of them is not scheduled.
     numba.set_num_threads(1)
     try:
-        return recognise_all(predict, prepare_in_workers(prepare_job, jobs), args)
+        return recognise_all(predict, prepare_in_workers(prepare_job, jobs, settings), args)
     finally:
         numba.set_num_threads(threads)
 
@@ -183,25 +192,26 @@ def prepare_chunk(prepare_job, chunk):
     return [prepare_job(job) for job in chunk]
 
 
-def prepare_in_workers(prepare_job, jobs):
+def prepare_in_workers(prepare_job, jobs, settings):
     """Yield prepare_job(job) for every job, in order, computed CHUNK jobs at a time by WORKERS
     processes, a few chunks ahead of the consumer (so memory stays bounded).
 
     A worker that dies (the system's out-of-memory killer, a crash in a decoder) breaks the
     pool: every chunk not yet answered is lost. Those jobs are then done again one at a time in
     a pool of one worker, so that a job that kills its worker again is known for certain and
-    gets an error line; then the rest go on in a fresh pool. After MAX_DEATHS deaths the
+    gets an error line; then the rest go on in a fresh pool. `settings` are start_worker's
+    arguments, given to every worker once. After MAX_DEATHS deaths the
     remaining jobs get an error line each instead: something is wrong with the machine.
     """
     todo, deaths = deque(jobs), 0
     while todo:
         lost = []
-        with ProcessPoolExecutor(WORKERS, initializer=ignore_interrupts) as pool:
+        with ProcessPoolExecutor(WORKERS, initializer=start_worker, initargs=settings) as pool:
             ahead = deque()
             while todo or ahead:
                 while todo and len(ahead) < 2 * WORKERS:
                     chunk = [todo.popleft() for _ in range(min(CHUNK, len(todo)))]
-                    ahead.append((chunk, pool.submit(prepare_chunk, prepare_job, chunk)))
+                    ahead.append((chunk, submit(pool, prepare_chunk, prepare_job, chunk)))
                 chunk, future = ahead.popleft()
                 try:
                     results = future.result()
@@ -218,7 +228,7 @@ def prepare_in_workers(prepare_job, jobs):
                 yield died(job, "not preprocessed: worker processes keep dying")
                 continue
             try:
-                with ProcessPoolExecutor(1, initializer=ignore_interrupts) as single:
+                with ProcessPoolExecutor(1, initializer=start_worker, initargs=settings) as single:
                     yield single.submit(prepare_job, job).result()
             except BrokenProcessPool:
                 deaths += 1
@@ -226,6 +236,17 @@ def prepare_in_workers(prepare_job, jobs):
         if deaths > MAX_DEATHS:
             yield from (died(job, "not preprocessed: worker processes keep dying") for job in todo)
             return
+
+
+def submit(pool, *call) -> Future:
+    """pool.submit(*call); when the pool has broken already (a worker died since the last
+    call), a future that holds that BrokenProcessPool, so that it is handled like the others."""
+    try:
+        return pool.submit(*call)
+    except BrokenProcessPool as error:
+        future = Future()
+        future.set_exception(error)
+        return future
 
 
 def died(job, why):
@@ -345,14 +366,12 @@ def main(argv=None):
         predict = model.predict
     jobs = [(index, path, error) for index, (path, error) in enumerate(inputs)]
     args.index_of = {path: index for index, path, _ in jobs}
-    global SINGLE, CLASSIFY
-    SINGLE = args.single
-    CLASSIFY = functools.partial(read_parts, model)
+    use_settings(args.single, model)
     prepare_job = functools.partial(prepare, save_dir=args.save_preprocessed)
     if len(jobs) < POOL_MIN_IMAGES:
         failures = recognise_all(predict, map(prepare_job, jobs), args)
     else:
-        failures = recognise_in_workers(predict, jobs, prepare_job, args)
+        failures = recognise_in_workers(predict, jobs, prepare_job, args, (args.single, model))
     return 1 if failures else 0
 
 
