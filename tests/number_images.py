@@ -13,10 +13,9 @@ The styles, as in tests/user_styles.py: `dark_on_white` (a grey PNG), `photo` (a
 ink on paper under uneven light, with noise), `ruled` (the photo on ruled paper) and
 `light_on_dark` (light chalk on a dark board, a PNG with noise).
 """
-import io
-
 import numpy as np
 from PIL import Image
+from user_styles import round_trip
 
 KINDS = {"clear": (0.25, 0.6), "nearly": (0.0, 0.08), "touching": (-0.06, -0.02)}
 STYLES = ("dark_on_white", "photo", "ruled", "light_on_dark")
@@ -54,23 +53,14 @@ def line(digits: list, rng: np.random.Generator, kind: str) -> tuple:
     return canvas[top:bottom, margin // 2: right], boxes
 
 
-def _file(image: Image.Image, format: str, **options) -> Image.Image:
-    buffer = io.BytesIO()
-    image.save(buffer, format=format, **options)
-    buffer.seek(0)
-    loaded = Image.open(buffer)
-    loaded.load()
-    return loaded
-
-
 def render(ink: np.ndarray, rng: np.random.Generator, style: str) -> Image.Image:
     """Float ink on black -> the picture in one of the STYLES."""
     if style == "dark_on_white":
-        return _file(Image.fromarray(np.round(255 * (1 - ink)).astype(np.uint8)), "PNG")
+        return round_trip(Image.fromarray(np.round(255 * (1 - ink)).astype(np.uint8)), "PNG")
     if style == "light_on_dark":
         board = rng.uniform(0.1, 0.25)
         pixels = board + (rng.uniform(0.75, 0.95) - board) * ink + rng.normal(0, 0.02, ink.shape)
-        return _file(Image.fromarray(np.clip(pixels * 255 + 0.5, 0, 255).astype(np.uint8)), "PNG")
+        return round_trip(Image.fromarray(np.clip(pixels * 255 + 0.5, 0, 255).astype(np.uint8)), "PNG")
     rows, cols = np.mgrid[0:ink.shape[0], 0:ink.shape[1]] / max(ink.shape) - 0.5
     angle = rng.uniform(0, 2 * np.pi)
     light = rng.uniform(0.75, 0.95) + rng.uniform(0, 0.15) * (np.cos(angle) * cols + np.sin(angle) * rows)
@@ -80,7 +70,7 @@ def render(ink: np.ndarray, rng: np.random.Generator, style: str) -> Image.Image
     level = rng.uniform(0.05, 0.25)
     pixels = paper * (1 - ink[..., None]) + level * ink[..., None] + rng.normal(0, 0.02, paper.shape)
     rgb = Image.fromarray(np.clip(pixels * 255 + 0.5, 0, 255).astype(np.uint8))
-    return _file(rgb, "JPEG", quality=int(rng.integers(75, 91)))
+    return round_trip(rgb, "JPEG", quality=int(rng.integers(75, 91)))
 
 
 def number(digits: list, rng: np.random.Generator, kind: str, style: str) -> tuple:

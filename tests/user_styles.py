@@ -35,7 +35,7 @@ def _place(ink: np.ndarray, canvas_side: int, rng: np.random.Generator) -> np.nd
     return canvas
 
 
-def _round_trip(image: Image.Image, format: str, **options) -> Image.Image:
+def round_trip(image: Image.Image, format: str, **options) -> Image.Image:
     """Save to bytes in the given format and read back, as a file on disk would be."""
     buffer = io.BytesIO()
     image.save(buffer, format=format, **options)
@@ -66,7 +66,7 @@ def photo(digit: np.ndarray, rng: np.random.Generator, ruled: bool = False) -> I
     pixels = paper * (1 - ink[..., None]) + ink_level * ink[..., None]
     pixels += rng.normal(0.0, 0.02, pixels.shape)
     rgb = Image.fromarray(np.clip(pixels * 255 + 0.5, 0, 255).astype(np.uint8))
-    return _round_trip(rgb, "JPEG", quality=int(rng.integers(75, 91)))
+    return round_trip(rgb, "JPEG", quality=int(rng.integers(75, 91)))
 
 
 def rgba(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
@@ -79,14 +79,14 @@ def rgba(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
     ink = _place(_enlarge(digit, rng, (2.0, min(5.0, 0.8 * side / 28 / 1.2)), 5.0), side, rng)
     pixels = np.zeros((side, side, 4), np.uint8)
     pixels[..., 3] = np.round(ink * 255).astype(np.uint8)
-    return _round_trip(Image.fromarray(pixels), "PNG")
+    return round_trip(Image.fromarray(pixels), "PNG")
 
 
 def white_on_black(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
     """A grey PNG of light ink on a black canvas of 100-300 px, digit scaled 2-6x, off-centre."""
     side = int(rng.integers(100, 301))
     ink = _place(_enlarge(digit, rng, (2.0, min(6.0, 0.8 * side / 28 / 1.2)), 5.0), side, rng)
-    return _round_trip(Image.fromarray(np.round(ink * 255).astype(np.uint8)), "PNG")
+    return round_trip(Image.fromarray(np.round(ink * 255).astype(np.uint8)), "PNG")
 
 
 STYLES = {"photo": photo, "rgba": rgba, "white_on_black": white_on_black}
