@@ -121,10 +121,10 @@ def prepare(job, save_dir):
     name = printable(path)
     try:
         image = open_image(path)
-        digits = [] if SINGLE else read_number(image, name, CLASSIFY)
-        if len(digits) <= 1:   # one digit (or a dot): read exactly as the whole image
-            box = digits[0][1] if digits else [0, 0, *image.size]
-            digits = [(preprocess(image, name=name), box)]
+        if SINGLE:
+            digits = [(preprocess(image, name=name), [0, 0, *image.size])]
+        else:
+            digits = read_number(image, name, CLASSIFY)
     except ImageError as error:
         return path, None, printable(str(error))
     except Exception as error:   # a bug of ours, never the user's fault: say so, go on

@@ -104,7 +104,12 @@ def preprocess(image: Image.Image, name: str = "image") -> np.ndarray:
     px; ..."), with NaN or infinite pixels, with pixels Pillow cannot read, with no ink ("NAME: no
     digit found") or only a dot of it. Pass the result to `mnist.normalize.to_model_input`.
     """
-    ink, px = find_ink(image, name)
+    return ink_to_digit(*find_ink(image, name), name)
+
+
+def ink_to_digit(ink: np.ndarray, px: float, name: str = "image") -> np.ndarray:
+    """Steps 5-7 on what `find_ink` returned -> uint8 (28, 28); ImageError "NAME: no digit
+    found (...)" when the ink is only a dot. reader/segment.py reads a one-digit image with it."""
     crop = crop_to_ink(ink)
     problem = _dot_problem(crop, ink.shape, px)
     if problem:

@@ -34,7 +34,7 @@ import numpy as np
 
 from reader.errors import ImageError
 from reader.ink import _near
-from reader.preprocess import EDGE, crop_to_ink, find_ink, mnist_form
+from reader.preprocess import EDGE, crop_to_ink, find_ink, ink_to_digit, mnist_form
 
 OVERLAP = 0.45     # marks whose columns overlap by 45% of the narrower one are one digit, ...
 STACKED = 0.5      # ... and so are marks one above the other (rows shared: under 50% of the shorter)
@@ -56,8 +56,9 @@ MAX_DIGITS = 20    # more marks than this are not a number
 def read_number(image, name: str, classify) -> list:
     """A PIL image of a number -> [(uint8 (28, 28) digit, [x, y, width, height]), ...], left to
     right, the box in the image's own pixels. `classify(list of uint8 28x28) -> (n, 10)
-    probabilities` reads candidate parts of touching digits. [] when no mark is tall enough to
-    be a digit; ImageError "NAME: no digit found" without ink, or for far too many marks."""
+    probabilities` reads candidate parts of touching digits. With one digit or none tall
+    enough, the whole ink is that one digit, exactly as `preprocess` reads it (ImageError for
+    only a dot); ImageError "NAME: no digit found" without ink, or for far too many marks."""
     ink, px = find_ink(image, name)
     labels, marks = label(ink > EDGE * ink.max())
     height = _line_height(marks)
@@ -68,7 +69,11 @@ def read_number(image, name: str, classify) -> list:
                          f"{MAX_DIGITS} digits are read); is it a picture of a number?")
     parts = [part for mark in marks for part in _split(ink, labels, mark, height, classify)]
     parts.sort(key=lambda part: part[1][0] + part[1][2] / 2)
-    return [(digit, [round(v * px) for v in box]) for digit, box in parts]
+    digits = [(digit, [round(v * px) for v in box]) for digit, box in parts]
+    if len(digits) <= 1:   # one digit (or a dot): read from the whole ink, exactly as preprocess()
+        box = digits[0][1] if digits else [0, 0, *image.size]
+        return [(ink_to_digit(ink, px, name), box)]
+    return digits
 
 
 def label(mask: np.ndarray) -> tuple:

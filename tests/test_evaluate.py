@@ -198,15 +198,15 @@ def copies(folder, digit_png, count):
 
 def test_an_unexpected_exception_is_one_images_error(capsys, model_file, digit_png, tmp_path,
                                                       monkeypatch):
-    import reader.preprocess
-    real = reader.preprocess.preprocess
+    import reader.segment
+    real = reader.segment.read_number
 
-    def fails_on_007(image, name="image"):
+    def fails_on_007(image, name, classify):
         if name.endswith("007.png"):
             raise IndexError("index 3 is out of bounds for axis 0 with size 1")
-        return real(image, name)
+        return real(image, name, classify)
 
-    monkeypatch.setattr(reader.preprocess, "preprocess", fails_on_007)
+    monkeypatch.setattr(reader.segment, "read_number", fails_on_007)
     folder = copies(tmp_path / "many", digit_png, 12)
     status, out, err = run(capsys, folder, "--model", model_file)
     assert status == 1
