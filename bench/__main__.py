@@ -1,7 +1,11 @@
-"""python -m bench [--quick] [--threads N] [--output PATH] [--no-torch]
+"""python -m bench [--quick] [--threads N] [--output PATH] [--no-torch] [--no-keras] [--no-epochs]
 
-Runs every measurement of the benchmark, one after another, each in a fresh process; prints the
-tables and writes them to docs/PERFORMANCE.md (keeping its hand-written "## Notes").
+Runs every measurement of the benchmark, one after another, each in a fresh process: ours,
+PyTorch and Keras side by side; prints the tables and writes them to docs/PERFORMANCE.md (keeping
+its hand-written "## Notes"). A full run takes several minutes on 2 cores, two or three of them
+for the epoch as a user runs it (train.py twice, model.fit once; --no-epochs leaves it out).
+--quick checks the whole pipeline with short runs (about a minute) and writes a file only if
+--output is given, so that its figures never replace real ones.
 """
 import argparse
 import datetime
@@ -11,81 +15,119 @@ import sys
 import tempfile
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from bench import common, machine, report, user_level
+from bench.runner import REPO, run_job
 
-from bench import machine, report
-from bench.runner import REPO, run_job, time_command
-
-FULL = {"warmup": 10, "reps": 7, "steps": 40, "infer_reps": 5, "profile_steps": 20,
-        "memory_steps": 50, "process_runs": 7, "gemm_reps": 10}
-QUICK = {"warmup": 3, "reps": 3, "steps": 10, "infer_reps": 2, "profile_steps": 5,
-         "memory_steps": 50, "process_runs": 2, "gemm_reps": 3}
+FULL = {"warmup": 10, "reps": 7, "steps": 40, "infer_reps": 5, "infer_images": common.INFER_IMAGES,
+        "profile_steps": 20, "memory_steps": 50, "process_runs": 7, "gemm_reps": 10, "epoch_images": 60_000,
+        "cold_compile": True}
+# Every code path once, on little work; compiling every kernel from scratch (tens of seconds) is left out.
+QUICK = {"warmup": 2, "reps": 2, "steps": 5, "infer_reps": 1, "infer_images": 1_000, "profile_steps": 3,
+         "memory_steps": 5, "process_runs": 1, "gemm_reps": 2, "epoch_images": 1_000, "cold_compile": False}
 GEMM_SIZE = 2048
+KERAS_ENV = {"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}  # Keras 3 on TF, no TF banner
+NOT_INSTALLED = {"torch": "not installed (pip install -e '.[bench]')",
+                 "keras": "not installed (pip install -e '.[keras]')"}
+MODULES = {"torch": ("torch",), "keras": ("tensorflow", "keras")}
 
 
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def digit_png(path: Path) -> None:
-    """A user-style image to recognise: a dark 7 drawn on a light 200x200 page."""
-    image = Image.new("L", (200, 200), 235)
-    ImageDraw.Draw(image).line([(50, 40), (150, 40), (90, 170)], fill=20, width=18)
-    image.save(path)
+def missing_frameworks(no_torch: bool, no_keras: bool) -> dict:
+    """"torch"/"keras" -> why that framework is not measured, or None when it is."""
+    left_out = {"torch": no_torch, "keras": no_keras}
+    missing = {}
+    for name, modules in MODULES.items():
+        installed = all(importlib.util.find_spec(module) for module in modules)
+        if left_out[name]:
+            missing[name] = f"not measured (--no-{name})"
+        else:
+            missing[name] = None if installed else NOT_INSTALLED[name]
+    return missing
 
 
-def single_image_times(s: dict, threads_env: dict, torch: bool, workdir: Path) -> dict:
-    """Fresh-process seconds of `evaluate.py one.png` (or a note why not), `import torch` and
-    `import numpy, PIL`."""
-    python = sys.executable
-    times = {"import_numpy_pil": time_command([python, "-c", "import numpy, PIL.Image"], s["process_runs"])}
-    times["import_torch"] = time_command([python, "-c", "import torch"], s["process_runs"]) if torch else None
-    missing = [name for name in ("evaluate.py", "models/shipped/mnist_cnn.npz") if not (REPO / name).exists()]
-    if missing:
-        times["evaluate"] = f"skipped: {' and '.join(missing)} missing"
-        say(f"  note: single-image timing {times['evaluate']}")
-        return times
-    png = workdir / "one.png"
-    digit_png(png)
-    try:
-        times["evaluate"] = time_command([python, "evaluate.py", str(png)], s["process_runs"], threads_env)
-    except RuntimeError as error:
-        times["evaluate"] = "failed (see the run's output)"
-        say(f"  note: {error}")
-    return times
-
-
-def measure(s: dict, threads: int, torch: bool, tmp: Path) -> dict:
-    """Every measurement, one after another, each in a fresh process; their raw results."""
-    results = {"torch": None}
+def frameworks(s: dict, threads: int, missing: dict, tmp: Path) -> dict:
+    """Training and inference rates: ours (and our per-layer profile), PyTorch, and Keras twice,
+    with TensorFlow's own thread counts and pinned to `threads`. All start from our seed weights."""
     threads_env = {"NUMBA_NUM_THREADS": str(threads)}
-    train_args = {k: s[k] for k in ("warmup", "reps", "steps", "infer_reps")}
+    rates = {k: s[k] for k in ("warmup", "reps", "steps", "infer_reps", "infer_images")}
     say("ours: training, inference, per-layer profile")
-    results["ours"] = run_job("bench.ours:timed", threads_env, profile_steps=s["profile_steps"],
-                              **train_args)["result"]
-    if torch:
+    ours = run_job("bench.ours:timed", threads_env, profile_steps=s["profile_steps"], **rates)["result"]
+    results = {"ours": ours, "torch": None, "keras": None}
+    weights = str(tmp / "seed.npz")
+    run_job("bench.ours:save_seed_model", threads_env, path=weights)
+    if not missing["torch"]:
         say("PyTorch: training, inference")
-        weights = str(tmp / "seed.npz")
-        run_job("bench.ours:save_seed_model", threads_env, path=weights)
         results["torch"] = run_job("bench.torch_side:timed", threads=threads, weights=weights,
-                                   **train_args)["result"]
+                                   **rates)["result"]
+    if not missing["keras"]:
+        say(f"Keras: training, inference; threads as TensorFlow chooses, then pinned to {threads}")
+        results["keras"] = {setting: run_job("bench.keras_side:timed", KERAS_ENV, threads=pinned,
+                                             weights=weights, **rates)["result"]
+                            for setting, pinned in (("default", None), ("pinned", threads))}
+    return results
+
+
+def memory(s: dict, threads: int, missing: dict) -> dict:
     say("peak memory of a training run")
-    results["memory"] = {
-        "ours": run_job("bench.ours:memory_run", threads_env, steps=s["memory_steps"])["peak_rss_mib"],
-        "torch": run_job("bench.torch_side:memory_run", steps=s["memory_steps"],
-                         threads=threads)["peak_rss_mib"] if torch else None}
-    say("Numba compile time: empty cache, then warm cache")
+    steps = s["memory_steps"]
+    return {"ours": run_job("bench.ours:memory_run", {"NUMBA_NUM_THREADS": str(threads)},
+                            steps=steps)["peak_rss_mib"],
+            "torch": None if missing["torch"] else run_job("bench.torch_side:memory_run", steps=steps,
+                                                           threads=threads)["peak_rss_mib"],
+            "keras": None if missing["keras"] else run_job("bench.keras_side:memory_run", KERAS_ENV,
+                                                           steps=steps)["peak_rss_mib"]}
+
+
+def under_load(s: dict, threads: int, missing: dict) -> dict:
+    """Training rates, ours and Keras' (its own threads), while one other process spins on a core."""
+    say("training under load: one other process spinning on a core")
+    train = {k: s[k] for k in ("warmup", "reps", "steps")}
+    with user_level.busy_core():
+        ours = run_job("bench.ours:training", {"NUMBA_NUM_THREADS": str(threads)}, **train)["result"]
+        keras = None if missing["keras"] else run_job("bench.keras_side:training", KERAS_ENV,
+                                                      **train)["result"]
+    return {"ours": ours["train"], "keras": keras and keras["train"]}
+
+
+def epochs(s: dict, threads: int, missing: dict, tmp: Path) -> dict:
+    """An epoch as a user runs it: train.py --epochs 2 against --epochs 1, and model.fit's second epoch."""
+    images = s["epoch_images"]
+    say(f"an epoch as a user runs it, {images:,} images: train.py --epochs 1 and --epochs 2, "
+        f"then Keras' model.fit{' (minutes)' if images == 60_000 else ''}")
+    ours = user_level.train_py_epochs(images, {"NUMBA_NUM_THREADS": str(threads)}, tmp)
+    if isinstance(ours, str):
+        say(f"  note: train.py {ours}")
+    keras = None if missing["keras"] else run_job("bench.keras_side:fit_epochs", KERAS_ENV, images=images,
+                                                  epochs=2)["result"]
+    return {"images": images, "ours": ours, "keras": keras}
+
+
+def measure(s: dict, threads: int, missing: dict, with_epochs: bool, tmp: Path) -> dict:
+    """Every measurement, one after another, each in a fresh process; their raw results."""
+    results = frameworks(s, threads, missing, tmp)
+    results["missing"] = missing
+    results["memory"] = memory(s, threads, missing)
+    results["load"] = under_load(s, threads, missing)
+    results["epoch"] = epochs(s, threads, missing, tmp) if with_epochs else "not measured (--no-epochs)"
+    threads_env = {"NUMBA_NUM_THREADS": str(threads)}
+    say("Numba compile time: empty cache, then warm cache" if s["cold_compile"] else "Numba: warm cache")
     empty_cache = tmp / "numba-cache"
     empty_cache.mkdir()
     results["compile"] = {
-        "cold_s": run_job("bench.ours:first_step",
-                          {**threads_env, "NUMBA_CACHE_DIR": str(empty_cache)})["elapsed_s"],
+        "cold_s": run_job("bench.ours:first_step", {**threads_env, "NUMBA_CACHE_DIR": str(empty_cache)})[
+            "elapsed_s"] if s["cold_compile"] else None,
         "warm_s": run_job("bench.ours:first_step", threads_env)["elapsed_s"]}
     say(f"float32 GEMM, {GEMM_SIZE}x{GEMM_SIZE}")
     results["gemm"] = run_job("bench.machine:gemm", {"OPENBLAS_NUM_THREADS": str(threads)},
                               n=GEMM_SIZE, reps=s["gemm_reps"], threads=threads)["result"]
     say("single image in fresh processes")
-    results["process"] = single_image_times(s, threads_env, torch, tmp)
+    imports = {name: (name, KERAS_ENV if name == "keras" else {}) for name in MODULES if not missing[name]}
+    results["process"] = user_level.single_image_times(s["process_runs"], threads_env, tmp, imports)
+    if isinstance(results["process"]["evaluate"], str):
+        say(f"  note: evaluate.py {results['process']['evaluate']}")
     return results
 
 
@@ -93,29 +135,40 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
-                        help="3 repetitions of 10 steps, fewer runs of everything: checks that it all works")
+                        help="2 repetitions of 5 steps, 1,000 images to predict and to train an epoch on, "
+                             "no compiling from scratch: checks that it all works")
     parser.add_argument("--threads", type=int, default=2,
                         help="threads for each framework and the GEMM (default 2)")
-    parser.add_argument("--output", type=Path, default=REPO / "docs" / "PERFORMANCE.md",
-                        help="the Markdown report to (re)write (default docs/PERFORMANCE.md)")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="the Markdown report to (re)write (default docs/PERFORMANCE.md; "
+                             "with --quick, none)")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if it is installed")
+    parser.add_argument("--no-keras", action="store_true", help="skip Keras even if it is installed")
+    parser.add_argument("--no-epochs", action="store_true",
+                        help="skip the epoch as a user runs it (train.py twice and model.fit: minutes)")
     args = parser.parse_args(argv)
     s = QUICK if args.quick else FULL
-    torch = not args.no_torch and importlib.util.find_spec("torch") is not None
-    if not torch:
-        say("PyTorch is not installed (pip install -e '.[bench]') or --no-torch: measuring ours only.")
+    output = args.output or (None if args.quick else REPO / "docs" / "PERFORMANCE.md")
+    missing = missing_frameworks(args.no_torch, args.no_keras)
+    for name, reason in missing.items():
+        if reason:
+            say(f"{'PyTorch' if name == 'torch' else 'Keras'}: {reason}")
 
     with tempfile.TemporaryDirectory() as tmp:
-        results = measure(s, args.threads, torch, Path(tmp))
+        results = measure(s, args.threads, missing, not args.no_epochs, Path(tmp))
     results.update({
         "settings": {**s, "quick": args.quick}, "threads": args.threads,
         "date": datetime.date.today().isoformat(),
         "machine": {"cpu": machine.cpu_model(), "cores": machine.cores(), "python": platform.python_version(),
                     "numpy": machine.version("numpy"), "numba": machine.version("numba"),
-                    "torch": machine.version("torch") if torch else None}})
+                    "torch": None if missing["torch"] else machine.version("torch"),
+                    "tensorflow": None if missing["keras"] else machine.version("tensorflow-cpu")
+                    or machine.version("tensorflow"),
+                    "keras": None if missing["keras"] else machine.version("keras")}})
     print("\n" + report.document(results))
-    report.write(args.output, results)
-    say(f"written to {args.output}")
+    if output:
+        report.write(output, results)
+        say(f"written to {output}")
 
 
 if __name__ == "__main__":

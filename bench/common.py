@@ -10,8 +10,8 @@ import time
 import numpy as np
 
 BATCH = 128              # training batch
-INFER_BATCH = 256        # inference batch: our fastest (1000 is 40 % slower: 86 MB arrays page-fault)
-INFER_IMAGES = 10_000    # images per inference run: the size of MNIST's test set
+INFER_BATCHES = (256, 1000)  # inference batches, for every framework: 256 is predict()'s default
+INFER_IMAGES = 10_000    # images per inference run (a full run's): the size of MNIST's test set
 TRAIN_POOL = 10_000      # distinct images the timed training steps cycle through
 EPOCH_IMAGES = 60_000    # images the memory run holds: the size of MNIST's training set
 

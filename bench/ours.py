@@ -83,15 +83,25 @@ def layer_profile(model, loss_fn, optimizer, data: list, steps: int) -> list[dic
     return rows
 
 
-def timed(warmup: int, reps: int, steps: int, infer_reps: int, profile_steps: int) -> dict:
-    """Training rates (images/s), inference rates over 10,000 images, the per-layer profile."""
+def training(warmup: int, reps: int, steps: int) -> dict:
+    """Training rates (images/s) only: the under-load case."""
+    *_, step = _trainer()
+    x, y = common.random_mnist(common.TRAIN_POOL)
+    return {"train": common.training_rates(step, common.batches(x, y), warmup, reps, steps),
+            "threads": numba.get_num_threads()}
+
+
+def timed(warmup: int, reps: int, steps: int, infer_reps: int, infer_images: int, profile_steps: int) -> dict:
+    """Training rates (images/s), inference rates over `infer_images` images (at most 10,000) at
+    each batch size of common.INFER_BATCHES, the per-layer profile."""
     model, loss_fn, optimizer, step = _trainer()
     x, y = common.random_mnist(common.TRAIN_POOL)
     data = common.batches(x, y)
     train = common.training_rates(step, data, warmup, reps, steps)
     profile = layer_profile(model, loss_fn, optimizer, data, profile_steps)
-    inference = common.inference_rates(lambda images: model.predict(images, common.INFER_BATCH),
-                                       x[:common.INFER_IMAGES], infer_reps)
+    inference = {str(batch): common.inference_rates(
+        lambda images, batch=batch: model.predict(images, batch), x[:infer_images], infer_reps)
+        for batch in common.INFER_BATCHES}
     return {"train": train, "inference": inference, "profile": profile,
             "forward_macs": forward_macs(model), "threads": numba.get_num_threads()}
 

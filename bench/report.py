@@ -6,7 +6,8 @@ it are written by hand (what the profile showed, what changed because of it) and
 import statistics
 from pathlib import Path
 
-from bench.common import BATCH, INFER_BATCH
+from bench.common import BATCH, INFER_BATCHES
+from bench.tables import profile, summary, training_flops_per_image
 
 NOTES_HEADING = "## Notes"
 DEFAULT_NOTES = f"""{NOTES_HEADING}
@@ -23,93 +24,32 @@ FLOP_CONVENTION = (
     "  the first layer skips its input gradient; ReLU, pooling, dropout, loss and Adam are not counted.")
 
 
-def training_flops_per_image(forward_macs: int) -> float:
-    return 3 * 2 * forward_macs
+def _versions(m: dict) -> str:
+    """The frameworks' versions, or that one was not measured."""
+    torch = f"PyTorch {m['torch']}" if m["torch"] else "PyTorch not measured"
+    keras = f"TensorFlow {m['tensorflow']}, Keras {m['keras']}" if m["tensorflow"] else "Keras not measured"
+    return f"{torch}, {keras}"
 
 
-def _num(value: float, digits: int = 0) -> str:
-    return f"{value:,.{digits}f}"
-
-
-def _rate(rates: list[float]) -> str:
-    return f"{_num(statistics.median(rates))} ({_num(min(rates))}–{_num(max(rates))})"
-
-
-def _seconds(times) -> str:
-    return f"{statistics.median(times):.2f}" if isinstance(times, list) else times
-
-
-def table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
-
-
-def _ratio(mine: float, theirs: float) -> str:
-    return f"{mine / theirs:.2f}"
-
-
-SHARED_ROWS = ["Training, images/s: median (range)", "Epoch of 60,000 images at that rate, s",
-               "Training arithmetic, GFLOP/s (share of the GEMM rate)",
-               "Inference, images/s: median (range)", "Peak memory of a training run, MiB"]
-
-
-def _column(side: dict | None, memory: float | None, flops_per_image: float, gemm_gflops: float) -> list[str]:
-    """One framework's cells of the SHARED_ROWS; dashes for a framework that was not measured."""
-    if side is None:
-        return ["—"] * len(SHARED_ROWS)
-    rate = statistics.median(side["train"])
-    gflops = rate * flops_per_image / 1e9
-    return [_rate(side["train"]), f"{60_000 / rate:.2f}",
-            f"{gflops:.1f} ({100 * gflops / gemm_gflops:.0f} %)",
-            _rate(side["inference"]), _num(memory)]
-
-
-def summary(results: dict) -> str:
-    ours, torch, memory, process = results["ours"], results["torch"], results["memory"], results["process"]
-    gemm, compiled = results["gemm"], results["compile"]
-    flops_per_image = training_flops_per_image(ours["forward_macs"])
-    ratios = [""] * len(SHARED_ROWS)
-    if torch:
-        median = statistics.median
-        ratios = [_ratio(median(ours["train"]), median(torch["train"])), "", "",
-                  _ratio(median(ours["inference"]), median(torch["inference"])),
-                  _ratio(memory["ours"], memory["torch"])]
-    rows = [list(row) for row in zip(SHARED_ROWS,
-                                     _column(ours, memory["ours"], flops_per_image, gemm["gflops"]),
-                                     _column(torch, memory["torch"], flops_per_image, gemm["gflops"]),
-                                     ratios)]
-    rows += [
-        ["One image in a fresh process, s", f"`evaluate.py one.png`: {_seconds(process['evaluate'])}",
-         f"`import torch` alone: {_seconds(process['import_torch'])}" if torch else "—", ""],
-        ["`import numpy, PIL.Image` alone, s", _seconds(process["import_numpy_pil"]), "", ""],
-        ["Numba compile: import, first step and predict with an empty cache, s",
-         f"{compiled['cold_s']:.1f} (warm cache: {compiled['warm_s']:.1f})", "", ""],
-        [f"float32 GEMM rate, numpy, {gemm['n']}², {results['threads']} threads, GFLOP/s",
-         f"{gemm['gflops']:.0f}", "", ""],
-    ]
-    return table(["seed model, batch 128, float32", "ours", "PyTorch", "ours / PyTorch"], rows)
-
-
-def profile(results: dict) -> str:
-    rows = results["ours"]["profile"]
-    grand = sum(r["total_ms"] for r in rows)
-
-    def ms(value):
-        return "" if value is None else f"{value:.2f}"
-
-    show = [[r["name"], ms(r["forward_ms"]), ms(r["backward_ms"]), ms(r["total_ms"]),
-             f"{100 * r['total_ms'] / grand:.1f} %"] for r in rows]
-    show.append(["**total**", "", "", f"**{grand:.2f}**", "100 %"])
-    return table(["layer", "forward ms", "backward ms", "total ms", "share"], show)
+def _epoch_note(results: dict) -> str:
+    epoch = results["epoch"]
+    if isinstance(epoch, str):
+        return f"- An epoch as a user runs it: {epoch}."
+    return f"""- An epoch as a user runs it: the wall time of `python train.py --epochs 2` minus that of
+  `--epochs 1` on {epoch['images']:,} MNIST training images (the last 10 % held out to validate on),
+  each run once into an empty `--out`: one epoch with our augmentation, the steps, the validation
+  and the checkpoint. Keras: the second epoch of `model.fit(x, y, batch_size=128, epochs=2,
+  validation_split=0.1)` on as many random images, timed by a callback (the first epoch also traces
+  the functions); Keras does no augmentation here, we do. Ratio: Keras' seconds / ours."""
 
 
 def document(results: dict) -> str:
-    s, m, ours = results["settings"], results["machine"], results["ours"]
+    s, m, ours, threads = results["settings"], results["machine"], results["ours"], results["threads"]
     macs = ours["forward_macs"]
     step_ms = 1000 * BATCH / statistics.median(ours["train"])
     quick = ("\n**Quick run (`--quick`)**: few, short repetitions, to check that the benchmark works. "
              "Not figures to quote.\n" if s["quick"] else "")
-    torch_line = f"PyTorch {m['torch']}" if m["torch"] else "PyTorch not measured"
+    batches = " and ".join(str(b) for b in INFER_BATCHES)
     return f"""# Performance
 
 Generated by `python -m bench` on {results['date']}. Re-run it to refresh everything above "Notes".
@@ -117,10 +57,11 @@ Generated by `python -m bench` on {results['date']}. Re-run it to refresh everyt
 ## Machine
 
 - CPU: {m['cpu']}, {m['cores']}
-- Python {m['python']}, numpy {m['numpy']} ({results['gemm']['blas']}), numba {m['numba']}, {torch_line}
+- Python {m['python']}, numpy {m['numpy']} ({results['gemm']['blas']}), numba {m['numba']}, {_versions(m)}
 - Threads: ours {ours['threads']} Numba threads (`prange` over chunks of images), BLAS single-threaded
-  inside them; PyTorch `torch.set_num_threads({results['threads']})`; the GEMM {results['threads']}
-  BLAS threads
+  inside them; PyTorch `torch.set_num_threads({threads})`; Keras twice: TensorFlow's intra-op and
+  inter-op pools as it chooses them (one thread per core), and both pinned to {threads}, each in its own
+  process; the GEMM {threads} BLAS threads
 
 ## Results
 
@@ -128,18 +69,27 @@ Generated by `python -m bench` on {results['date']}. Re-run it to refresh everyt
 
 - Training: complete steps (forward, backward, Adam lr 1e-3, betas 0.9/0.999, eps 1e-7) on batches
   of 128 random MNIST-shaped images, cycling through 10,000; {s['warmup']} warm-up steps, then the
-  median of {s['reps']} repetitions of {s['steps']} steps. Both frameworks start from the same seed weights.
-- Inference: class probabilities for 10,000 images in batches of {INFER_BATCH} (both frameworks);
-  median of {s['infer_reps']} runs
-  after one warm-up.
+  median of {s['reps']} repetitions of {s['steps']} steps. All three frameworks start from the same seed
+  weights. Keras' step is `model.train_on_batch`: the compiled train function `model.fit` runs per
+  batch (without XLA, which Keras leaves off on a CPU), returning the loss.
+- Inference: class probabilities for {s['infer_images']:,} images in batches of {batches}
+  (`model.predict` for us and for Keras, the model per batch under `torch.inference_mode` for
+  PyTorch); median of {s['infer_reps']} runs after one warm-up.
+- Under load: the same training measurement while the benchmark keeps one other process spinning
+  on a core (a pure-Python loop, started before these two measurements and stopped after them); ours on
+  {threads} threads, Keras with the threads TensorFlow chooses.
+{_epoch_note(results)}
 - Peak memory: the peak resident set of a fresh process that holds 60,000 random images (float32)
   and trains {s['memory_steps']} steps on them: interpreter, libraries, data and all.
-- One image: median of {s['process_runs']} fresh processes after an untimed one; `evaluate.py` imports,
-  loads `models/shipped/mnist_cnn.npz`, reads a 200x200 PNG and prints the digit.
+- One image: median of {s['process_runs']} fresh processes after an untimed one, with .pyc files
+  written and read as on a user's machine; `evaluate.py` imports, loads `models/shipped/mnist_cnn.npz`,
+  reads a 200x200 PNG and prints the digit.
 - Compile: a fresh process importing nncore, doing one training step and one predict, with
   `NUMBA_CACHE_DIR` set to an empty directory, so every kernel is compiled; and the same with the cache warm.
 - {FLOP_CONVENTION.format(macs=macs, fwd=2 * macs / 1e6, train=training_flops_per_image(macs) / 1e6)}
-- Ratios above 1 favour us for the rates; below 1 for memory. Each measurement ran alone, in its own process.
+- Ratios are speeds, above 1 when we are faster, except memory's (ours / theirs: below 1 when we use
+  less); ours / Keras is taken against the faster of its two thread settings. Each measurement ran
+  alone, in its own process.
 
 ## Per-layer profile (ours)
 

@@ -18,25 +18,30 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
+def child_env(env: dict | None) -> dict:
+    """os.environ with the variables of `env` set, or removed where their value is None."""
+    merged = {**os.environ, **(env or {})}
+    return {name: value for name, value in merged.items() if value is not None}
+
+
 def run_job(target: str, env: dict | None = None, **kwargs) -> dict:
-    """Run target(**kwargs) in a fresh process with os.environ plus `env`; returns
+    """Run target(**kwargs) in a fresh process with child_env(env); returns
     {"result", "elapsed_s", "peak_rss_mib"}."""
     command = [sys.executable, "-m", "bench.runner", target, json.dumps(kwargs)]
-    proc = subprocess.run(command, cwd=REPO, env={**os.environ, **(env or {})},
-                          capture_output=True, text=True)
+    proc = subprocess.run(command, cwd=REPO, env=child_env(env), capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"benchmark job {target} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def time_command(command: list[str], runs: int, env: dict | None = None) -> list[float]:
-    """Wall-clock seconds of `runs` fresh runs of `command` from the repository root, after one
-    untimed run that fills the disk cache. Raises RuntimeError if a run fails."""
+    """Wall-clock seconds of `runs` fresh runs of `command` from the repository root with
+    child_env(env), after one untimed run that fills the disk cache (and writes any .pyc files).
+    Raises RuntimeError if a run fails."""
     times = []
     for run in range(runs + 1):
         start = time.perf_counter()
-        proc = subprocess.run(command, cwd=REPO, env={**os.environ, **(env or {})},
-                              capture_output=True, text=True)
+        proc = subprocess.run(command, cwd=REPO, env=child_env(env), capture_output=True, text=True)
         seconds = time.perf_counter() - start
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(command)} failed (exit {proc.returncode}): "

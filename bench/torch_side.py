@@ -73,21 +73,24 @@ def _tensors(x: np.ndarray, y: np.ndarray):
     return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))), torch.from_numpy(y)
 
 
-def timed(warmup: int, reps: int, steps: int, infer_reps: int, threads: int,
+def timed(warmup: int, reps: int, steps: int, infer_reps: int, infer_images: int, threads: int,
           weights: str | None = None) -> dict:
-    """Training rates (images/s) and inference rates over 10,000 images, as in bench/ours.py."""
+    """Training rates (images/s), and inference rates over `infer_images` images (at most 10,000)
+    at each batch size of common.INFER_BATCHES, as in bench/ours.py."""
     model, step = _setup(threads, weights)
     x, y = _tensors(*common.random_mnist(common.TRAIN_POOL))
     model.train()
     train = common.training_rates(step, common.batches(x, y), warmup, reps, steps)
     model.eval()
 
-    def predict(images):
+    def predict(images, batch):
         with torch.inference_mode():
-            return torch.cat([torch.softmax(model(images[i:i + common.INFER_BATCH]), dim=1)
-                              for i in range(0, len(images), common.INFER_BATCH)])
+            return torch.cat([torch.softmax(model(images[i:i + batch]), dim=1)
+                              for i in range(0, len(images), batch)])
 
-    inference = common.inference_rates(predict, x[:common.INFER_IMAGES], infer_reps)
+    inference = {str(batch): common.inference_rates(lambda images, batch=batch: predict(images, batch),
+                                                    x[:infer_images], infer_reps)
+                 for batch in common.INFER_BATCHES}
     return {"train": train, "inference": inference, "threads": torch.get_num_threads()}
 
 
