@@ -13,9 +13,12 @@ Backward, given dout = dL/dout:
           dx[n, p, q, c]   = sum_{di, dj, f} dz[n, p-di, q-dj, f] * w[di, dj, c, f]
                              (over the (i, j) = (p-di, q-dj) that exist)
 
-The textbook version below, `conv2d_reference_forward` and `conv2d_reference_backward`, computes
-these sums one tap (di, dj) at a time: for a fixed tap, the sum over c is a matrix product of the
-shifted window x[:, di:di+OH, dj:dj+OW, :] with w[di, dj].
+The textbook version below: `conv2d_reference_forward` by im2col, CS231n's way -- each output
+pixel's KH x KW x C window of inputs laid out as one row of a patch matrix P, and the whole
+sum one matrix product z = P @ W + b, W the filters as KH*KW*C rows of F columns;
+`conv2d_reference_backward` one tap (di, dj) at a time: for a fixed tap, the sums over the
+batch and the pixels are matrix products of the shifted window x[:, di:di+OH, dj:dj+OW, :] with
+dz.
 
 The layer's forward and backward call the kernels of nncore/kernels/conv.py, which turn all the
 sums into one matrix product, z = P @ W + b, where the patch matrix P has a row of KH*KW*C
@@ -37,13 +40,14 @@ TAPS_MAX_PATCH = 32  # lay the patches out as taps when KH*KW*C is at most this
 
 def conv2d_reference_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, relu: bool) -> np.ndarray:
     """The textbook forward: x (N, H, W, C), w (KH, KW, C, F), b (F,) -> out (N, OH, OW, F)."""
-    kernel_h, kernel_w = w.shape[:2]
+    n, kernel_h, kernel_w, channels, filters = x.shape[0], *w.shape
     out_h, out_w = x.shape[1] - kernel_h + 1, x.shape[2] - kernel_w + 1
-    z = np.zeros((x.shape[0], out_h, out_w, w.shape[3]), dtype=np.result_type(x, w))
+    patches = np.empty((n, out_h, out_w, kernel_h, kernel_w, channels), dtype=x.dtype)
     for di in range(kernel_h):
-        for dj in range(kernel_w):
-            z += x[:, di:di + out_h, dj:dj + out_w, :] @ w[di, dj]  # tap (di, dj), summed over c
-    z = z + b
+        for dj in range(kernel_w):   # tap (di, dj) of every pixel's window
+            patches[:, :, :, di, dj, :] = x[:, di:di + out_h, dj:dj + out_w, :]
+    z = patches.reshape(-1, kernel_h * kernel_w * channels) @ w.reshape(-1, filters) + b
+    z = z.reshape(n, out_h, out_w, filters)
     return np.maximum(z, 0) if relu else z
 
 
