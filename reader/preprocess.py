@@ -33,6 +33,7 @@ scale, and 60% come back bit for bit. `open_image` reads a file and turns every 
 into one `ImageError`; `preprocess` is pure: image in, uint8 array out. `find_ink` (steps 1-4)
 and `mnist_form` (steps 5-7, after `crop_to_ink`) serve reader/segment.py, which reads numbers.
 """
+import io
 import warnings
 from pathlib import Path
 
@@ -56,7 +57,7 @@ THIN = 1.0         # strokes thinner than this (px, at the 20-px scale) are thic
 TYPICAL = 1.8      # ... to about this, MNIST's median stroke width
 
 
-def open_image(path) -> Image.Image:
+def open_image(path, data: bytes | None = None) -> Image.Image:
     """Read any image file Pillow knows, fully decoded and turned upright by its EXIF orientation.
 
     A JPEG more than twice as large as `preprocess` works on is decoded at 1/2, 1/4 or 1/8 of its
@@ -65,19 +66,20 @@ def open_image(path) -> Image.Image:
     and `preprocess` reads it tile by tile). Raises `ImageError` "PATH: problem" for a missing path, a
     directory, an empty file, a file that is not an image, a truncated or corrupt image, and an
     image over Pillow's decompression-bomb limit (`Image.MAX_IMAGE_PIXELS`; its warning, for
-    images between one and two times the limit, counts as an error too).
+    images between one and two times the limit, counts as an error too). With `data`, the image
+    is read from those bytes instead (an upload to serve.py), and `path` only names it.
     """
     path = Path(path)
-    if not path.exists():
+    if data is None and not path.exists():
         raise ImageError(f"{path}: no such file")
-    if path.is_dir():
+    if data is None and path.is_dir():
         raise ImageError(f"{path}: is a directory, not an image file")
-    if path.stat().st_size == 0:
+    if (path.stat().st_size if data is None else len(data)) == 0:
         raise ImageError(f"{path}: empty file")
     try:
         # Opened from our own file object, the image outlives the file (Pillow would invalidate
         # an image it opened itself on closing it), so it needs no full-size copy.
-        with warnings.catch_warnings(), open(path, "rb") as file:
+        with warnings.catch_warnings(), (open(path, "rb") if data is None else io.BytesIO(data)) as file:
             warnings.simplefilter("ignore")   # odd but readable files: "TIFF tag past the end"
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(file)
