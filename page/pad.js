@@ -46,8 +46,9 @@ export class Pad {
     event.preventDefault();
     this.active = event.pointerId;
     this.canvas.setPointerCapture(event.pointerId);
-    this.strokes.push([this.point(event)]);
-    this.drawStroke(this.strokes[this.strokes.length - 1]);
+    const start = this.point(event);
+    this.strokes.push([start]);
+    this.dot(start);
     this.onChange(false);
   }
 
@@ -95,6 +96,15 @@ export class Pad {
     return context;
   }
 
+  // A stroke is drawn as it was drawn live: a dot where it started, then each segment, so that
+  // redrawing it (after an Undo) gives the very same pixels.
+  dot(point) {
+    const context = this.pen();
+    context.beginPath();
+    context.arc(...point, context.lineWidth / 2, 0, 2 * Math.PI);
+    context.fill();
+  }
+
   segment(from, to) {
     const context = this.pen();
     context.beginPath();
@@ -104,16 +114,8 @@ export class Pad {
   }
 
   drawStroke(stroke) {
-    const context = this.pen();
-    context.beginPath();
-    if (stroke.length === 1) { // a dot
-      context.arc(...stroke[0], context.lineWidth / 2, 0, 2 * Math.PI);
-      context.fill();
-      return;
-    }
-    context.moveTo(...stroke[0]);
-    for (const point of stroke.slice(1)) context.lineTo(...point);
-    context.stroke();
+    this.dot(stroke[0]);
+    for (let k = 1; k < stroke.length; k++) this.segment(stroke[k - 1], stroke[k]);
   }
 
   redraw() {

@@ -178,10 +178,11 @@ function figure(name, title) {
     element = document.createElement("figure");
     element.id = `view-${name}`;
     element.className = name;
-    element.append(Object.assign(document.createElement("h3"), { textContent: title }),
-                   document.createElement("canvas"), document.createElement("figcaption"));
+    element.append(document.createElement("h3"), document.createElement("canvas"),
+                   document.createElement("figcaption"));
     $("views").append(element);
   }
+  element.querySelector("h3").textContent = title;
   return element;
 }
 
