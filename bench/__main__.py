@@ -13,6 +13,7 @@ import importlib.util
 import platform
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from bench import common, machine, report, user_level
@@ -29,10 +30,12 @@ KERAS_ENV = {"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}  # Kera
 NOT_INSTALLED = {"torch": "not installed (pip install -e '.[bench]')",
                  "keras": "not installed (pip install -e '.[keras]')"}
 MODULES = {"torch": ("torch",), "keras": ("tensorflow", "keras")}
+START = time.perf_counter()
 
 
 def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    """A line of progress on stderr, after the seconds since the benchmark started."""
+    print(f"[{time.perf_counter() - START:5.0f} s] {message}", file=sys.stderr, flush=True)
 
 
 def missing_frameworks(no_torch: bool, no_keras: bool) -> dict:
