@@ -4,8 +4,9 @@ Runs every measurement of the benchmark, one after another, each in a fresh proc
 PyTorch and Keras side by side; prints the tables and writes them to docs/PERFORMANCE.md (keeping
 its hand-written "## Notes"). A full run takes several minutes on 2 cores, two or three of them
 for the epoch as a user runs it (train.py twice, model.fit once; --no-epochs leaves it out).
---quick checks the whole pipeline with short runs (about a minute) and writes a file only if
---output is given, so that its figures never replace real ones.
+--quick checks the whole pipeline with short runs and writes a file only if --output is given,
+so that its figures never replace real ones: about half a minute with --no-keras --no-epochs,
+a minute or more with them (each Keras job starts TensorFlow, seconds on its own).
 """
 import argparse
 import datetime
