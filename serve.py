@@ -55,17 +55,17 @@ def main(argv=None):
     except ModelFileError as error:
         print(f"error: {printable(str(error))}", file=sys.stderr)
         return 2
-    configure_for_kernels()   # before the first kernel loads BLAS
-    print(f"model {printable(args.model)}; loading its kernels (compiling them, the first time "
-          "on a machine: about 20 s)", file=sys.stderr, flush=True)
     network = Network(model)
-    network.warm_up()
     try:
         server = Server((args.host, args.port), network)
     except (OSError, OverflowError) as error:
         why = getattr(error, "strerror", None) or error
         print(f"error: cannot serve on {printable(args.host)} port {args.port} ({why})", file=sys.stderr)
         return 2
+    configure_for_kernels()   # before the first kernel loads BLAS
+    print(f"model {printable(args.model)}; loading its kernels (compiling them, the first time "
+          "on a machine: about 20 s)", file=sys.stderr, flush=True)
+    network.warm_up()
     host, port = server.server_address[:2]
     shown = "127.0.0.1" if host == "0.0.0.0" else host
     print(f"serving on http://{shown}:{port}/  (Ctrl-C stops)", flush=True)

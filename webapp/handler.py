@@ -16,7 +16,9 @@ keep-alive, so that a page sending a request every tenth of a second while someo
 one connection. It is enough here: the work of a request (decoding, finding the digit, the
 network) takes milliseconds and a lock keeps the network to one pass at a time anyway, so an
 asynchronous framework would buy nothing but a dependency. Each answer from an endpoint says in
-its `Server-Timing` header how long the server took, body read to answer written.
+its `Server-Timing` header how long the server took, from the body read to the answer ready
+(`app`, in ms), and how much of that its thread computed (`cpu`; the rest it waited, for the
+lock or for a core on a busy machine): `Server-Timing: app;dur=9.81, cpu;dur=9.64`.
 """
 import json
 import sys
@@ -78,7 +80,7 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True   # the rest of the request is not read
             return self.refuse(error.status, str(error), "GET, HEAD" if error.status == 405 else None)
         try:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.thread_time()
             text = endpoint(self.server.network, data, parse_qs(url.query))
         except RequestError as error:
             return self.refuse(error.status, str(error))
@@ -86,8 +88,9 @@ class Handler(BaseHTTPRequestHandler):
             print(f"serve.py: internal error in {url.path}: {type(error).__name__}: {error}",
                   file=sys.stderr)
             return self.refuse(500, f"internal error ({type(error).__name__}: {error}); please report")
-        took = 1000 * (time.perf_counter() - started)
-        self.answer(200, "application/json", text.encode(), {"Server-Timing": f"app;dur={took:.2f}"})
+        took, cpu = 1000 * (time.perf_counter() - started), 1000 * (time.thread_time() - cpu)
+        timing = f"app;dur={took:.2f}, cpu;dur={cpu:.2f}"
+        self.answer(200, "application/json", text.encode(), {"Server-Timing": timing})
 
     def body(self) -> bytes:
         """The request's body, or a RequestError: no Content-Length, empty, too long, cut short."""
