@@ -4,7 +4,8 @@
 //
 // While a stroke is being drawn the page asks again at most every READ_EVERY_MS, and at once
 // when the stroke ends; a question waits for the one before it to be answered, so that
-// answers never arrive out of order. Each question is two requests sent together: POST
+// answers never arrive out of order. The answer's section is aria-busy from a change until the
+// answer for it is shown. Each question is two requests sent together: POST
 // /api/read (evaluate.py's answer) and POST /api/explain (one digit, layer by layer), both
 // with the image, a PNG of the pad or the file itself, as the body.
 
@@ -30,6 +31,12 @@ const pad = new Pad($("pad"), (finished) => {
   schedule(finished);
 });
 
+// Busy while a question waits or is on its way.
+function settle() {
+  const busy = state.asking || state.timer !== 0;
+  $("answer").setAttribute("aria-busy", String(busy));
+}
+
 function schedule(now) {
   if (now || (pad.empty && state.file === null)) {
     clearTimeout(state.timer);
@@ -42,6 +49,7 @@ function schedule(now) {
   } else if (!state.timer) {
     state.timer = setTimeout(() => { state.timer = 0; ask(); }, READ_EVERY_MS);
   }
+  settle();
 }
 
 async function post(url, body) {
@@ -72,6 +80,7 @@ async function ask() {
       state.again = false;
       ask();
     }
+    settle();
   }
 }
 

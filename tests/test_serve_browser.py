@@ -12,11 +12,13 @@ Without Chromium, its driver or Selenium the test is skipped, except in CI (CI=t
 that is a failure: .ci/run installs them.
 """
 import base64
+import io
 import os
 import shutil
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from serve_server import REPO, running_server
 
 SHIPPED = REPO / "models" / "shipped" / "mnist_cnn.npz"
@@ -24,6 +26,7 @@ SHIPPED = REPO / "models" / "shipped" / "mnist_cnn.npz"
 SEVEN = [[(62, 66), (214, 62)], [(214, 62), (176, 130), (140, 205), (128, 236)]]
 STRAY = [(30, 200), (60, 262)]   # a stroke to take back with Undo
 PAD_PIXELS = "return document.getElementById('pad').toDataURL()"
+SEEN_PIXELS = "return document.getElementById('seen').toDataURL()"
 WAIT = 30   # seconds for an answer to show
 
 
@@ -98,9 +101,25 @@ def wait_for(driver, condition, what):
         raise AssertionError(f"waited {WAIT} s for {what}; the page shows {shown}") from None
 
 
+def settled(driver) -> bool:
+    """No question on its way (the answer's section is not aria-busy): what the page shows is
+    the answer for what the pad holds now."""
+    return driver.find_element("id", "answer").get_attribute("aria-busy") == "false"
+
+
+def shows(verdict):
+    """A condition: the page has settled, showing this verdict."""
+    return lambda driver: settled(driver) and text(driver, "verdict") == verdict
+
+
 def text(driver, element_id):
     from selenium.webdriver.common.by import By
     return driver.find_element(By.ID, element_id).text
+
+
+def drawn_input(driver) -> str:
+    """The 28x28 image the network saw, as the page shows it (a data: URL of its pixels)."""
+    return driver.execute_script(SEEN_PIXELS)
 
 
 def whole_page(driver) -> bytes:
@@ -136,8 +155,7 @@ def test_draw_a_seven(page, tmp_path):
     assert page.execute_script(style) == "none"
     draw(page, SEVEN[:1], "mouse")
     draw(page, SEVEN[1:], "pen")
-    wait_for(page, lambda d: text(d, "verdict") == "7" and d.find_elements(By.ID, "view-saliency"),
-             "the answer 7 and the views")
+    wait_for(page, shows("7"), "the answer 7")
     assert text(page, "detail").endswith("% sure")
     best = page.find_elements(By.CSS_SELECTOR, "#bars .bar.best .label")
     assert [bar.text for bar in best] == ["7"]
@@ -154,20 +172,23 @@ def test_draw_a_seven(page, tmp_path):
     assert drawn["view-saliency"][1] > 20, "the saliency map shows no colour"
     assert drawn["view-filters1"][1] > 20, "the filters show no colour"
 
-    seven = page.execute_script(PAD_PIXELS)
+    seven, seven_seen = page.execute_script(PAD_PIXELS), drawn_input(page)
     draw(page, [STRAY], "touch")
     assert page.execute_script(PAD_PIXELS) != seven
+    wait_for(page, lambda d: settled(d) and drawn_input(d) != seven_seen, "the stray stroke read")
     page.find_element(By.ID, "undo").click()
     assert page.execute_script(PAD_PIXELS) == seven
-    wait_for(page, lambda d: text(d, "verdict") == "7", "7 again after Undo")
+    wait_for(page, shows("7"), "7 again after Undo")
+    assert drawn_input(page) == seven_seen
 
     screenshot = whole_page(page)
     (tmp_path / "serve_page.png").write_bytes(screenshot)
-    if os.environ.get("SERVE_SCREENSHOT"):
-        Path(os.environ["SERVE_SCREENSHOT"]).write_bytes(screenshot)
+    if os.environ.get("SERVE_SCREENSHOT"):   # the README's picture: 8-bit colours, a small file
+        picture = Image.open(io.BytesIO(screenshot)).convert("RGB").quantize(256)
+        picture.save(Path(os.environ["SERVE_SCREENSHOT"]), optimize=True)
 
     page.find_element(By.ID, "clear").click()
-    wait_for(page, lambda d: text(d, "verdict") == "draw a digit", "an empty pad after Clear")
+    wait_for(page, shows("draw a digit"), "an empty pad after Clear")
     assert not [e for e in page.get_log("browser") if e["level"] == "SEVERE"]
 
 
@@ -183,7 +204,7 @@ def test_phone_sized_window(page):
         page.execute_script("window.scrollTo(0, arguments[0])", max(0, pad[2] - 20))
         before = page.execute_script("return window.scrollY")
         draw(page, SEVEN, "touch")
-        wait_for(page, lambda d: text(d, "verdict") == "7", "the answer 7, drawn by a finger")
+        wait_for(page, shows("7"), "the answer 7, drawn by a finger")
         assert page.execute_script("return window.scrollY") == before
     finally:
         page.set_window_size(1280, 1000)
@@ -209,7 +230,7 @@ def test_open_an_image_file(page, tmp_path, capsys, mnist_data):
     expected = json.loads(capsys.readouterr().out)
     assert len(expected["digits"]) == 3
     page.find_element(By.ID, "file").send_keys(str(path))
-    wait_for(page, lambda d: text(d, "verdict") == expected["text"], f"the number {expected['text']}")
+    wait_for(page, shows(expected["text"]), f"the number {expected['text']}")
     assert page.find_element(By.ID, "photo-view").is_displayed()
     assert text(page, "photo-name") == "number.png"
     buttons = page.find_elements(By.CSS_SELECTOR, "#choose button")
@@ -219,6 +240,6 @@ def test_open_an_image_file(page, tmp_path, capsys, mnist_data):
     wait_for(page, lambda d: d.find_element(By.CSS_SELECTOR, "#view-saliency h3").text
              == f"saliency: d(score of {second}) / d(input)", "the second digit explained")
     page.find_element(By.ID, "clear").click()
-    wait_for(page, lambda d: text(d, "verdict") == "draw a digit", "an empty pad after Clear")
+    wait_for(page, shows("draw a digit"), "an empty pad after Clear")
     assert not page.find_element(By.ID, "photo-view").is_displayed()
     assert not [e for e in page.get_log("browser") if e["level"] == "SEVERE"]
