@@ -16,6 +16,7 @@ Exit status: 0 stopped by Ctrl-C, 2 for a usage error, an unusable model file or
 that cannot be served.
 """
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -42,6 +43,10 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
+    # One image's small matrices gain nothing from BLAS threads, which on a busy machine only
+    # wait for one another: NumPy's BLAS single-threaded too, set before NumPy loads it (as
+    # configure_for_kernels below does for the kernels' BLAS, loaded later).
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from evaluate import SHIPPED_MODEL, TRAINED_MODEL, printable
     from nncore import ModelFileError, load_model
     from nncore.runtime import configure_for_kernels
