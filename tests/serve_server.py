@@ -76,12 +76,11 @@ def running_server(tmp_path: Path, *args: str):
     assert "Traceback" not in console, console
 
 
-def drawn_seven(side: int = 280) -> bytes:
-    """A PNG like the page sends: a dark marker 7 on a white, opaque RGBA canvas."""
-    image = Image.new("RGBA", (side, side), (255, 255, 255, 255))
-    scale = side / 280
-    points = [(70 * scale, 65 * scale), (212 * scale, 65 * scale), (128 * scale, 232 * scale)]
-    ImageDraw.Draw(image).line(points, fill=(17, 17, 17, 255), width=round(18 * scale), joint="curve")
+def drawn_seven() -> bytes:
+    """A PNG like the page sends: a dark marker 7 on its white, opaque 280x280 RGBA canvas."""
+    image = Image.new("RGBA", (280, 280), (255, 255, 255, 255))
+    ImageDraw.Draw(image).line([(70, 65), (212, 65), (128, 232)], fill=(17, 17, 17, 255), width=18,
+                               joint="curve")
     return png(image)
 
 
