@@ -245,10 +245,13 @@ def test_bad_request(server, name):
     assert words in json.loads(data)["error"]
 
 
-def raw(server, data: bytes) -> bytes:
-    """Send bytes as they are; -> all the server answers before closing the connection."""
+def raw(server, data: bytes, then_stop: bool = False) -> bytes:
+    """Send bytes as they are (and with `then_stop`, send nothing more: the client's half of
+    the connection closed); -> all the server answers before closing the connection."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as connection:
         connection.sendall(data)
+        if then_stop:
+            connection.shutdown(socket.SHUT_WR)
         received = b""
         while chunk := connection.recv(65536):
             received += chunk
@@ -267,13 +270,8 @@ POST = b"POST /api/read HTTP/1.1\r\nHost: x\r\n"
 ], ids=["malformed request line", "unknown method", "chunked body", "expect 100 for 20 MB",
         "body cut short"])
 def test_bad_request_on_the_wire(server, request_bytes, status):
-    if request_bytes.endswith(b"short"):   # the client sends less than it said, then stops
-        with socket.create_connection(("127.0.0.1", server.port), timeout=60) as connection:
-            connection.sendall(request_bytes)
-            connection.shutdown(socket.SHUT_WR)
-            received = connection.recv(65536)
-    else:
-        received = raw(server, request_bytes)
+    # The client that sends less than it said then stops sending.
+    received = raw(server, request_bytes, then_stop=request_bytes.endswith(b"short"))
     head, _, body = received.partition(b"\r\n\r\n")
     assert head.split(b"\r\n")[0].split(b" ")[1] == status, received
     assert b"Content-Type: application/json" in head and "error" in json.loads(body)
