@@ -21,6 +21,7 @@ import numba
 import numpy as np
 
 from nncore.layers import Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, ReLU
+from nncore.layers.conv_pool import ConvPool
 from nncore.loss import SoftmaxCrossEntropy
 from nncore.model import mnist_cnn
 from nncore.runtime import configure_for_kernels
@@ -87,6 +88,16 @@ def conv2d_5x5_one_channel(method: str) -> float:
     rng = np.random.default_rng(2)
     return check_layer(Conv2D(1, 3, 5, rng=rng, dtype=np.float64, method=method),
                        rng.standard_normal((3, 9, 7, 1)))
+
+
+def conv2d_maxpool(method: str, kernel_size: int = 3) -> float:
+    """A Conv2D + ReLU and the MaxPool2D after it, run as one step as the model runs them (3x3 as
+    im2col: by Winograd's F(2x2, 3x3)). Odd sizes: the pooling drops a row of outputs."""
+    rng = np.random.default_rng(12)
+    conv = Conv2D(3, 4, kernel_size, activation="relu", rng=rng, dtype=np.float64, method=method)
+    conv.params["bias"][:] = 0.1 * rng.standard_normal(4)
+    step = ConvPool(conv, MaxPool2D(2))
+    return check_layer(step, rng.standard_normal((2, 9, 8 + kernel_size, 3)))
 
 
 def maxpool2d() -> float:
@@ -156,6 +167,9 @@ CHECKS: dict[str, Callable[[], float]] = {
     "Conv2D 5x5, 1 channel, im2col": lambda: conv2d_5x5_one_channel("im2col"),
     "Conv2D 5x5, 1 channel, taps": lambda: conv2d_5x5_one_channel("taps"),
     "MaxPool2D 2x2, odd sizes": maxpool2d,
+    "Conv2D 3x3 + ReLU + MaxPool2D, Winograd": lambda: conv2d_maxpool("im2col"),
+    "Conv2D 3x3 + ReLU + MaxPool2D, taps": lambda: conv2d_maxpool("taps"),
+    "Conv2D 5x5 + ReLU + MaxPool2D, im2col": lambda: conv2d_maxpool("im2col", 5),
     "ReLU": lambda: check_layer(ReLU(), away_from_zero(np.random.default_rng(4), (3, 5, 7, 2))),
     "Flatten": lambda: check_layer(Flatten(), np.random.default_rng(5).standard_normal((3, 5, 7, 2))),
     "Dense": dense,

@@ -3,7 +3,9 @@
     forward:  h0 = x,  h_{k+1} = layer_k.forward(h_k),  logits = h_L
     backward: g_L = dL/dlogits,  g_k = layer_k.backward(g_{k+1})   (the chain rule, in reverse)
 
-The first layer's input is the data, which needs no gradient, so it skips computing one.
+The first layer's input is the data, which needs no gradient, so it skips computing one. A
+Conv2D followed by a MaxPool2D runs as one step (nncore/layers/conv_pool.py: the same sums,
+without writing the convolution's whole output); `steps` lists what the loops above run.
 `print(model)` lists the layers as they are built, `model.summary()` as a table with each
 layer's output shape and parameter count. A layer's module (nncore/layers/) states its formulas
 and holds their textbook version; its kernel (nncore/kernels/) computes them fast.
@@ -16,6 +18,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from nncore.layers import Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D
+from nncore.layers.conv_pool import fuse_conv_pool
 from nncore.loss import softmax, softmax_reference
 
 
@@ -24,16 +27,17 @@ class Sequential:
         self.layers = list(layers)
         for k, layer in enumerate(self.layers):
             layer.needs_input_grad = k > 0
+        self.steps = fuse_conv_pool(self.layers)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        for layer in self.layers:
-            x = layer.forward(x)
+        for step in self.steps:
+            x = step.forward(x)
         return x
 
     def backward(self, dlogits: np.ndarray) -> None:
         grad = dlogits
-        for layer in reversed(self.layers):
-            grad = layer.backward(grad)
+        for step in reversed(self.steps):
+            grad = step.backward(grad)
 
     def train(self) -> None:
         for layer in self.layers:

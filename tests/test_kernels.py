@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nncore.kernels import winograd
 from nncore.kernels.conv import conv2d_backward, conv2d_forward
+from nncore.kernels.conv_pool import conv2d_maxpool_backward, conv2d_maxpool_forward
 from nncore.kernels.dense import dense_backward, dense_forward
 from nncore.kernels.dropout import dropout_mask, multiply
 from nncore.kernels.optim import adam_step, sgd_momentum_step
@@ -21,6 +23,7 @@ from nncore.kernels.pool import maxpool2x2_backward, maxpool2x2_forward
 from nncore.kernels.relu import relu_backward, relu_forward
 from nncore.kernels.softmax import softmax_cross_entropy
 from nncore.layers.conv import conv2d_reference_backward, conv2d_reference_forward
+from nncore.layers.conv_pool import conv2d_maxpool_reference_backward, conv2d_maxpool_reference_forward
 from nncore.layers.dense import dense_reference_backward, dense_reference_forward
 from nncore.layers.dropout import dropout_reference_backward, dropout_reference_forward
 from nncore.layers.pool import maxpool2x2_reference_backward, maxpool2x2_reference_forward
@@ -34,6 +37,11 @@ DTYPES = [np.float32, np.float64]
 CONV_SHAPES = {"small-chunks": (37, 9, 11, 3, 5), "small-first-layer": (2, 28, 28, 1, 32),
                "second-layer": (5, 13, 13, 32, 64)}
 LAYOUTS = {"im2col": False, "taps": True}
+# A Conv2D and the MaxPool2D after it, as one: odd outputs (7x10: the pooling drops a row and a
+# column) over several chunks, the first layer, the second layer (the Winograd blocks of 13x13x32).
+CONV_POOL_SHAPES = {"small-odd-chunks": (37, 9, 12, 3, 5), "small-first-layer": (2, 28, 28, 1, 32),
+                    "second-layer": (5, 13, 13, 32, 64)}
+CONV_POOL_METHODS = ["taps", "im2col", "winograd"]
 
 
 def close(actual, expected, dtype):
@@ -114,6 +122,102 @@ def test_fused_relu_small_is_relu_of_the_linear_output(dtype):
     for actual, expected in zip(dense_backward(dout, out, rows, weight, True, True),
                                 dense_backward(dz, out, rows, weight, False, True)):
         np.testing.assert_array_equal(actual, expected)
+
+
+def conv_pool_kernels(method):
+    """(forward, backward) of a Conv2D + MaxPool2D step's kernels, both called as
+    forward(x, w, b, relu) -> (pooled, argmax) and backward(dpooled, pooled, argmax, x, w, relu,
+    input_grad) -> (dx, dw, db)."""
+    if method == "winograd":
+        return winograd.winograd_conv2d_maxpool_forward, winograd.winograd_conv2d_maxpool_backward
+    taps = LAYOUTS[method]
+    return (lambda x, w, b, relu: conv2d_maxpool_forward(x, w, b, relu, taps),
+            lambda *args: conv2d_maxpool_backward(*args, taps))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("relu", [False, True], ids=["linear", "relu"])
+@pytest.mark.parametrize("shape", CONV_POOL_SHAPES.values(), ids=CONV_POOL_SHAPES.keys())
+@pytest.mark.parametrize("method", CONV_POOL_METHODS)
+def test_conv2d_maxpool_matches_reference(dtype, relu, shape, method):
+    """The convolution and the pooling after it, as one step: the pooled output, and dx, dw, db
+    from the pooled output's gradient, as the two layers' textbook versions give them."""
+    n, h, w, c, f = shape
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((n, h, w, c)).astype(dtype)
+    weight = rng.standard_normal((3, 3, c, f)).astype(dtype)
+    bias = rng.standard_normal(f).astype(dtype)
+    forward, backward = conv_pool_kernels(method)
+    pooled, argmax = forward(x, weight, bias, relu)
+    assert pooled.dtype == dtype and pooled.shape == argmax.shape == (n, (h - 2) // 2, (w - 2) // 2, f)
+    close(pooled, conv2d_maxpool_reference_forward(*f64(x, weight, bias), relu), dtype)
+    if relu:
+        assert 0.05 < (pooled == 0).mean() < 0.5
+
+    dpooled = rng.standard_normal(pooled.shape).astype(dtype)
+    grads = backward(dpooled, pooled, argmax, x, weight, relu, True)
+    for actual, wanted in zip(grads, conv2d_maxpool_reference_backward(*f64(dpooled, x, weight, bias), relu)):
+        assert actual.dtype == dtype
+        close(actual, wanted, dtype)
+    no_dx, dw_only, db_only = backward(dpooled, pooled, argmax, x, weight, relu, False)
+    assert no_dx.size == 0
+    np.testing.assert_array_equal(dw_only, grads[1])
+    np.testing.assert_array_equal(db_only, grads[2])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=LAYOUTS.keys())
+def test_conv2d_maxpool_small_is_bit_identical_to_the_two_layers_kernels(dtype, layout):
+    """As taps or im2col, the step runs the two layers' own kernel code a chunk at a time: the very
+    same numbers as conv2d_forward then maxpool2x2_forward, and back."""
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((21, 9, 12, 2)).astype(dtype)
+    weight = rng.standard_normal((3, 3, 2, 6)).astype(dtype)
+    bias = rng.standard_normal(6).astype(dtype)
+    taps = LAYOUTS[layout]
+    out = conv2d_forward(x, weight, bias, True, taps)
+    pooled_layers, argmax_layers = maxpool2x2_forward(out)
+    pooled, argmax = conv2d_maxpool_forward(x, weight, bias, True, taps)
+    np.testing.assert_array_equal(pooled, pooled_layers)
+    np.testing.assert_array_equal(argmax, argmax_layers)
+    dpooled = rng.standard_normal(pooled.shape).astype(dtype)
+    layers = conv2d_backward(maxpool2x2_backward(dpooled, argmax, 7, 10), out, x, weight, True, True, taps)
+    for actual, expected in zip(conv2d_maxpool_backward(dpooled, pooled, argmax, x, weight, True, True, taps),
+                                layers):
+        np.testing.assert_array_equal(actual, expected)
+
+
+def inner(a, b):
+    return float(np.sum(np.asarray(a, np.float64) * np.asarray(b, np.float64)))
+
+
+def test_winograd_small_f23_computes_the_two_sums():
+    """F(2, 3) in one dimension: the outputs' transform of (inputs' transform * filter's
+    transform) is the two 3-tap sums y0 = d0 g0 + d1 g1 + d2 g2, y1 = d1 g0 + d2 g1 + d3 g2."""
+    rng = np.random.default_rng(14)
+    for _ in range(20):
+        d, g = rng.standard_normal(4), rng.standard_normal(3)
+        products = np.array(winograd.inputs_1d(*d)) * (winograd.G @ g)
+        np.testing.assert_allclose(winograd.outputs_1d(*products), [d[:3] @ g, d[1:] @ g], rtol=1e-12)
+
+
+def test_winograd_small_backward_transforms_are_the_transposes():
+    """Each backward transform is the transpose of its forward: <T a, b> = <a, T^T b> for random
+    a and b, in one dimension and for the whole transforms of a batch (blocks overlapping)."""
+    rng = np.random.default_rng(15)
+    a, b = rng.standard_normal(4), rng.standard_normal(4)
+    assert inner(winograd.inputs_1d(*a), b) == pytest.approx(inner(a, winograd.inputs_1d_backward(*b)))
+    assert inner(winograd.outputs_1d(*a), b[:2]) == pytest.approx(
+        inner(a, winograd.outputs_1d_backward(*b[:2])))
+    x = rng.standard_normal((3, 9, 12, 2))
+    v = np.empty((16, 3 * 3 * 5, 2))
+    winograd.input_transform(x, v)
+    dv, dx = rng.standard_normal(v.shape), np.empty_like(x)
+    winograd.input_transform_backward(dv, dx)
+    assert inner(v, dv) == pytest.approx(inner(x, dx), rel=1e-12)
+    w, du = rng.standard_normal((3, 3, 2, 5)), rng.standard_normal((16, 2, 5))
+    assert inner(winograd.filter_transform(w), du) == pytest.approx(
+        inner(w, winograd.filter_transform_backward(du)), rel=1e-12)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -1,6 +1,7 @@
 """The seed model as a whole: size, learning, determinism, modes; and the optimisers."""
 import io
 
+import numba
 import numpy as np
 
 import nncore
@@ -37,8 +38,10 @@ def test_first_layer_skips_its_input_gradient():
     model = mnist_cnn(seed=0)
     assert model.layers[0].needs_input_grad is False
     assert all(layer.needs_input_grad for layer in model.layers[1:])
-    model.forward(np.zeros((2, 28, 28, 1), np.float32))
+    model.layers[0].forward(np.zeros((2, 28, 28, 1), np.float32))
     assert model.layers[0].backward(np.ones((2, 26, 26, 32), np.float32)) is None
+    model.forward(np.zeros((2, 28, 28, 1), np.float32))  # the first step: Conv2D + MaxPool2D as one
+    assert model.steps[0].backward(np.ones((2, 13, 13, 32), np.float32)) is None
 
 
 def train_steps(model, x, y, steps, batch_size=32, optimizer=None):
@@ -71,6 +74,58 @@ def test_same_seed_gives_bit_identical_weights():
     for (name, a, _), (_, b, _), (_, c, _) in zip(*(m.parameters() for m in runs + [other])):
         assert np.array_equal(a, b), name
         assert not np.array_equal(a, c), name
+
+
+def test_weights_do_not_depend_on_the_number_of_threads():
+    """Every sum over a batch is taken per fixed chunk of images, and the chunks added in order,
+    whichever thread ran which chunk: one thread and two give the very same weights."""
+    rng = np.random.default_rng(2)
+    x = rng.random((80, 28, 28, 1), dtype=np.float32)
+    y = rng.integers(0, 10, 80)
+    threads = numba.get_num_threads()
+    runs = []
+    try:
+        for count in (1, threads):
+            numba.set_num_threads(count)
+            runs.append(train_steps(mnist_cnn(seed=5), x, y, steps=4, batch_size=40))
+    finally:
+        numba.set_num_threads(threads)
+    for (name, a, _), (_, b, _) in zip(*(m.parameters() for m in runs)):
+        assert np.array_equal(a, b), name
+
+
+def test_each_conv_and_the_pool_after_it_run_as_one_step_with_the_layers_results():
+    """Sequential runs Conv2D + MaxPool2D as one step, the layers as built: the step's logits and
+    gradients are the layers' own, run one by one, within float rounding (the second layer's
+    step computes by Winograd's transforms). Layers run on their own and then model.backward()
+    go back through the layers' own backward."""
+    model = mnist_cnn(seed=6)
+    assert [type(step).__name__ for step in model.steps] == [
+        "ConvPool", "ConvPool", "Flatten", "Dense", "Dropout", "Dense"]
+    assert [step.conv for step in model.steps[:2]] == [model.layers[0], model.layers[2]]
+    model.eval()
+    x = np.random.default_rng(7).random((19, 28, 28, 1), dtype=np.float32)
+    dlogits = np.random.default_rng(8).standard_normal((19, 10)).astype(np.float32)
+
+    def gradients():
+        return [grad.copy() for _, _, grad in model.parameters()]
+
+    logits_steps = model.forward(x)
+    model.backward(dlogits)
+    grads_steps = gradients()
+    h = x
+    for layer in model.layers:
+        h = layer.forward(h)
+    model.backward(dlogits)
+    grads_layers = gradients()
+    g = dlogits
+    for layer in reversed(model.layers):
+        g = layer.backward(g)
+    for a, b in zip(gradients(), grads_layers):
+        np.testing.assert_array_equal(a, b)  # model.backward() went through the layers' own backward
+    np.testing.assert_allclose(logits_steps, h, rtol=0, atol=1e-5)
+    for a, b in zip(grads_steps, grads_layers):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5 * float(np.abs(b).max()))
 
 
 def test_dropout_is_identity_at_inference_and_scales_while_training():

@@ -11,6 +11,8 @@ float64 (gradient checks) alike. A kernel's docstring lists its optimizations.
     relu.py   ReLU            relu.py
     dense.py  Dense           dense.py     (bias_relu.py)
     dropout.py  Dropout       dropout.py
+    conv_pool.py  Conv2D + MaxPool2D as one step (as the model runs them):
+                              conv_pool.py (taps, im2col), winograd.py (3x3: Winograd's F(2x2, 3x3))
     ../loss.py                softmax.py        ../optim.py    optim.py
 
 Conventions: a forward kernel takes its inputs then its flags, `conv2d_forward(x, w, b, relu,

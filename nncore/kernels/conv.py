@@ -92,6 +92,47 @@ def col2im(dpatches: np.ndarray, kernel_h: int, kernel_w: int, dx: np.ndarray) -
                             dx[n, i + di, j + dj, c] += dpatches[row, (di * kernel_w + dj) * channels + c]
 
 
+@njit(cache=True)
+def conv_chunk_forward(x: np.ndarray, w2d: np.ndarray, b: np.ndarray, relu: bool, taps: bool,
+                       kernel_h: int, kernel_w: int, rows: np.ndarray) -> None:
+    """One chunk of images x (n, H, W, C) -> rows (n*OH*OW, F) = P @ W + b, then the fused ReLU if
+    relu; w2d is w reshaped to W (KH*KW*C, F), P laid out as taps (P.T) if taps, else as im2col."""
+    patch = w2d.shape[0]
+    if taps:
+        patches_t = np.empty((patch, rows.shape[0]), dtype=x.dtype)
+        shifted_images(x, kernel_h, kernel_w, patches_t)
+        np.dot(patches_t.T, w2d, rows)  # rows = P @ W
+    else:
+        patches = np.empty((rows.shape[0], patch), dtype=x.dtype)
+        im2col(x, kernel_h, kernel_w, patches)
+        np.dot(patches, w2d, rows)  # rows = P @ W
+    add_bias_relu(rows, b, relu)
+
+
+@njit(cache=True)
+def conv_chunk_backward(dz: np.ndarray, x: np.ndarray, w2d_t: np.ndarray, taps: bool, kernel_h: int,
+                        kernel_w: int, dw_part: np.ndarray, db_part: np.ndarray, input_grad: bool,
+                        dx: np.ndarray) -> None:
+    """One chunk's backward from dz (n*OH*OW, F), the ReLU's gradient already applied, and its
+    images x (n, H, W, C): dw_part (KH*KW*C, F) = P.T @ dz, db_part (F,) = the sum of dz's rows,
+    and if input_grad dx (n, H, W, C) = col2im(dz @ W.T); w2d_t is W.T (F, KH*KW*C)."""
+    n_rows, patch = dz.shape[0], w2d_t.shape[1]
+    buffer = np.empty(n_rows * patch, dtype=x.dtype)  # P's numbers, in either layout
+    if taps:
+        patches_t = buffer.reshape(patch, n_rows)
+        shifted_images(x, kernel_h, kernel_w, patches_t)
+        np.dot(patches_t, dz, dw_part)  # dw_part = P.T @ dz
+    else:
+        patches = buffer.reshape(n_rows, patch)
+        im2col(x, kernel_h, kernel_w, patches)
+        np.dot(patches.T, dz, dw_part)  # dw_part = P.T @ dz
+    bias_gradient(dz, db_part)
+    if input_grad:
+        dpatches = buffer.reshape(n_rows, patch)  # reuse P's buffer: P is not needed any more
+        np.dot(dz, w2d_t, dpatches)  # dpatches = dP = dz @ W.T
+        col2im(dpatches, kernel_h, kernel_w, dx)
+
+
 @njit(cache=True, parallel=True)
 def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, relu: bool, taps: bool) -> np.ndarray:
     """x (N, H, W, C), w (KH, KW, C, F), b (F,) -> out (N, OH, OW, F) = P @ W + b, then the
@@ -99,21 +140,13 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, relu: bool, taps
     kernel_h, kernel_w, channels, filters = w.shape
     n_images, height, width, _ = x.shape
     out_h, out_w = height - kernel_h + 1, width - kernel_w + 1
-    pixels, patch = out_h * out_w, kernel_h * kernel_w * channels
-    w2d = w.reshape(patch, filters)
+    pixels = out_h * out_w
+    w2d = w.reshape(kernel_h * kernel_w * channels, filters)
     out2d = np.empty((n_images * pixels, filters), dtype=x.dtype)
     for chunk in prange(n_chunks(n_images, IMAGES_PER_CHUNK)):
         start, stop = chunk_bounds(chunk, n_images, IMAGES_PER_CHUNK)
-        rows = out2d[start * pixels:stop * pixels]
-        if taps:
-            patches_t = np.empty((patch, (stop - start) * pixels), dtype=x.dtype)
-            shifted_images(x[start:stop], kernel_h, kernel_w, patches_t)
-            np.dot(patches_t.T, w2d, rows)  # rows = P @ W
-        else:
-            patches = np.empty(((stop - start) * pixels, patch), dtype=x.dtype)
-            im2col(x[start:stop], kernel_h, kernel_w, patches)
-            np.dot(patches, w2d, rows)  # rows = P @ W
-        add_bias_relu(rows, b, relu)
+        conv_chunk_forward(x[start:stop], w2d, b, relu, taps, kernel_h, kernel_w,
+                           out2d[start * pixels:stop * pixels])
     return out2d.reshape(n_images, out_h, out_w, filters)
 
 
@@ -134,22 +167,9 @@ def conv2d_backward(dout: np.ndarray, out: np.ndarray, x: np.ndarray, w: np.ndar
     dx = np.empty(x.shape if input_grad else (0, 0, 0, 0), dtype=dout.dtype)
     for chunk in prange(chunks):
         start, stop = chunk_bounds(chunk, n_images, IMAGES_PER_CHUNK)
-        n_rows = (stop - start) * pixels
         rows = slice(start * pixels, stop * pixels)
         dz = relu_gradient(dout2d[rows], out2d[rows]) if relu else dout2d[rows]
-        buffer = np.empty(n_rows * patch, dtype=x.dtype)  # P's numbers, in either layout
-        if taps:
-            patches_t = buffer.reshape(patch, n_rows)
-            shifted_images(x[start:stop], kernel_h, kernel_w, patches_t)
-            np.dot(patches_t, dz, dw_parts[chunk])  # dw_parts[chunk] = P.T @ dz
-        else:
-            patches = buffer.reshape(n_rows, patch)
-            im2col(x[start:stop], kernel_h, kernel_w, patches)
-            np.dot(patches.T, dz, dw_parts[chunk])  # dw_parts[chunk] = P.T @ dz
-        bias_gradient(dz, db_parts[chunk])
-        if input_grad:
-            dpatches = buffer.reshape(n_rows, patch)  # reuse P's buffer: P is not needed any more
-            np.dot(dz, w2d_t, dpatches)  # dpatches = dP = dz @ W.T
-            col2im(dpatches, kernel_h, kernel_w, dx[start:stop])
+        conv_chunk_backward(dz, x[start:stop], w2d_t, taps, kernel_h, kernel_w, dw_parts[chunk],
+                            db_parts[chunk], input_grad, dx[start:stop])
     dw, db = sum_chunks(dw_parts), sum_chunks(db_parts)
     return dx, dw.reshape(w.shape), db
