@@ -25,8 +25,6 @@ import os
 import signal
 import sys
 from collections import deque
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 MODELS = Path(__file__).resolve().parent / "models"
@@ -91,10 +89,20 @@ def printable(text) -> str:
     return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in decoded(text))
 
 
-def image_files(paths, extensions):
+def image_extensions() -> set:
+    """The file extensions of every format Pillow can open ({".png", ".jpg", ...}). Finding them
+    imports all of Pillow's format plugins (a tenth of a second), so it is done only for a
+    directory: a file given by name is opened whatever its name."""
+    from PIL import Image
+    return {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
+
+
+def image_files(paths):
     """Yield (path, error) for every input: files as given, directories expanded recursively."""
+    extensions = None
     for path in map(Path, paths):
         if path.is_dir():
+            extensions = extensions or image_extensions()
             found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in extensions)
             if not found:
                 yield path, f"{printable(path)}: directory holds no image files"
@@ -203,6 +211,8 @@ def prepare_in_workers(prepare_job, jobs, settings):
     arguments, given to every worker once. After MAX_DEATHS deaths the
     remaining jobs get an error line each instead: something is wrong with the machine.
     """
+    from concurrent.futures import ProcessPoolExecutor  # here: importing it takes 40 ms
+    from concurrent.futures.process import BrokenProcessPool
     todo, deaths = deque(jobs), 0
     while todo:
         lost = []
@@ -238,9 +248,11 @@ def prepare_in_workers(prepare_job, jobs, settings):
             return
 
 
-def submit(pool, *call) -> Future:
+def submit(pool, *call):
     """pool.submit(*call); when the pool has broken already (a worker died since the last
     call), a future that holds that BrokenProcessPool, so that it is handled like the others."""
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
     try:
         return pool.submit(*call)
     except BrokenProcessPool as error:
@@ -336,6 +348,10 @@ def main(argv=None):
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
+    # Single-threaded BLAS, set before NumPy loads it: the NumPy forward's products for a few
+    # images are too small for threads to pay (the first one waited 30 ms for them to start),
+    # and the kernels, for many images, want it so (nncore/runtime.py).
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from nncore import ModelFileError, load_model
     if args.model is None:
         args.model = TRAINED_MODEL if TRAINED_MODEL.is_file() else SHIPPED_MODEL
@@ -355,9 +371,7 @@ def main(argv=None):
                   f"the directory ({error.strerror})", file=sys.stderr)
             return 2
 
-    from PIL import Image
-    extensions = {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
-    inputs = list(image_files(args.paths, extensions))
+    inputs = list(image_files(args.paths))
     if len(inputs) <= NUMPY_MAX_IMAGES:
         predict = functools.partial(model.predict, reference=True)   # textbook NumPy: no Numba
     else:

@@ -109,10 +109,15 @@ def _fit_paper(image: np.ndarray, paper: np.ndarray) -> np.ndarray:
     v = rows[::step] / max(height - 1, 1) * 2.0 - 1.0
     u = cols[::step] / max(width - 1, 1) * 2.0 - 1.0
     a = np.stack(_quadratic_terms(u, v), axis=1)
-    coefficients = np.linalg.lstsq(a.T @ a, a.T @ values[::step].astype(np.float64), rcond=None)[0]
-    u, v = np.linspace(-1.0, 1.0, width)[None, :], np.linspace(-1.0, 1.0, height)[:, None]
-    surface = sum(c * term for c, term in zip(coefficients, _quadratic_terms(u, v)))
-    return np.broadcast_to(surface, image.shape).astype(np.float32)
+    c = np.linalg.lstsq(a.T @ a, a.T @ values[::step].astype(np.float64), rcond=None)[0]
+    # The surface as a row, a column and one product of the two: three passes over the image.
+    u, v = np.linspace(-1.0, 1.0, width), np.linspace(-1.0, 1.0, height)
+    across = (c[0] + c[1] * u + c[3] * u * u).astype(np.float32)     # the terms in u alone
+    down = (c[2] * v + c[5] * v * v).astype(np.float32)              # ... in v alone
+    surface = np.multiply.outer((c[4] * v).astype(np.float32), u.astype(np.float32))   # e*u*v
+    surface += across[None, :]
+    surface += down[:, None]
+    return surface
 
 
 def _quadratic_terms(u: np.ndarray, v: np.ndarray) -> list:

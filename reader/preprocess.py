@@ -48,6 +48,7 @@ BOX = 20           # ... with the digit scaled to fit a 20x20 box
 CENTRE = 14.0      # ... and its centre of mass at row/column 14 (MNIST's lie in [13.5, 14.5])
 WORK_SIDE = 512    # larger images are area-averaged down to this longest side first ...
 TILE = 1024        # ... in tiles of about this side
+OPAQUE_8BIT = ("1", "L", "P", "RGB", "CMYK", "YCbCr")   # modes without alpha, 8 bits a channel
 MIN_SIDE = 8       # a smaller image cannot hold a digit (scikit-learn's digits are 8x8) ...
 MAX_ASPECT = WORK_SIDE // MIN_SIDE   # ... nor can one whose short side would shrink below that
 EDGE = 0.2         # the digit's box holds the pixels above 20% of its brightest
@@ -168,6 +169,16 @@ def _to_grey(image: Image.Image, name: str) -> np.ndarray:
     then brings that to WORK_SIDE. An image of up to 2 * WORK_SIDE px is read in one piece.
     """
     factor = max(1, max(image.size) // (2 * WORK_SIDE))
+    if factor == 1 and _opaque_8bit(image):
+        # The usual photo, scan or drawing, opaque and small enough to read whole: the same
+        # sums, all in Pillow (no alpha to carry), in an eighth of the time.
+        try:
+            grey = image.convert("L").convert("F")
+            size = _work_size(*image.size)
+            grey = grey if grey.size == size else grey.resize(size, Image.Resampling.BOX)
+        except (OSError, ValueError) as error:
+            raise ImageError(f"{name}: cannot read its pixels ({error})") from None
+        return np.asarray(grey, np.float32) / np.float32(255.0)
     boxes = _tiles(image.size, factor * max(1, TILE // factor))
     try:
         full = _full_scale(image, boxes)
@@ -182,6 +193,14 @@ def _to_grey(image: Image.Image, name: str) -> np.ndarray:
     grey_alpha, alpha = levels
     on_white = grey_alpha + (1.0 - alpha)
     return on_white if np.ptp(on_white) >= MIN_CONTRAST else grey_alpha
+
+
+def _opaque_8bit(image: Image.Image) -> bool:
+    """Whether every pixel is opaque, in a mode of 8 bits a channel: no transparency, or an
+    alpha channel at 255 everywhere (a drawing exported from a canvas)."""
+    if image.mode in ("RGBA", "LA"):
+        return image.getchannel("A").getextrema() == (255, 255)
+    return image.mode in OPAQUE_8BIT and "transparency" not in image.info
 
 
 def _tiles(size: tuple, step: int) -> list:

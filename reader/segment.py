@@ -26,7 +26,9 @@ steps of reader/preprocess.py, one step per function:
    broader than BROAD times its height BROAD_COST per unit of aspect, for the network reads a
    single digit cut in two, or two digits squeezed into one box, confidently too.
 6. Left to right by the centre of each digit's columns, which a slope or jittered baseline does
-   not reorder.
+   not reorder. A few digits found in a compact box (`_reads_as_one`: no wider than ONE_ASPECT
+   times its height) are one digit in pieces if the network reads the whole more confidently
+   (a 5 with its flag apart, a 4 in two strokes): then the whole ink is that one digit.
 7. Each digit's ink, with its anti-aliased edges, goes through `crop_to_ink` and `mnist_form`:
    scaled into 20x20, centred by its centre of mass in 28x28, as MNIST's digits were.
 """
@@ -51,6 +53,11 @@ CUT_COST = 0.6     # a cut must win this much log-confidence per stroke it cross
 BROAD = 1.4        # ... and a part wider than 1.4 times its height costs BROAD_COST per unit of
 BROAD_COST = 3.0   # aspect more: the network reads two squeezed digits as one, confidently
 MAX_DIGITS = 20    # more marks than this are not a number
+ONE_ASPECT = 1.3   # up to ONE_MAX_PARTS marks in a box at most 1.3 times as wide as tall ...
+ONE_MAX_PARTS = 3  # ... are read as one digit too, and are that digit if the network reads the
+ONE_BONUS = 0.4    # whole with this much more log-confidence than all the parts together, ...
+UNEVEN = 0.72      # ... if a part is under 72% of the box's height ...
+NARROW = 0.7       # ... or the box is under 0.7 times as wide as tall
 
 
 def read_number(image, name: str, classify) -> list:
@@ -70,10 +77,36 @@ def read_number(image, name: str, classify) -> list:
     parts = [part for mark in marks for part in _split(ink, labels, mark, height, classify)]
     parts.sort(key=lambda part: part[1][0] + part[1][2] / 2)
     digits = [(digit, [round(v * px) for v in box]) for digit, box in parts]
-    if len(digits) <= 1:   # one digit (or a dot): read from the whole ink, exactly as preprocess()
-        box = digits[0][1] if digits else [0, 0, *image.size]
+    if len(digits) <= 1 or _reads_as_one(ink, px, name, digits, classify):
+        # one digit (or a dot): read from the whole ink, exactly as preprocess()
+        box = digits[0][1] if len(digits) == 1 else _union(digits) if digits else [0, 0, *image.size]
         return [(ink_to_digit(ink, px, name), box)]
     return digits
+
+
+def _union(digits: list) -> list:
+    """The box [x, y, width, height] around every digit's box."""
+    x0, y0 = min(b[0] for _, b in digits), min(b[1] for _, b in digits)
+    x1, y1 = max(b[0] + b[2] for _, b in digits), max(b[1] + b[3] for _, b in digits)
+    return [x0, y0, x1 - x0, y1 - y0]
+
+
+def _reads_as_one(ink, px, name, digits, classify) -> bool:
+    """Step 6b: whether a few marks in a compact box (at most ONE_ASPECT times as wide as
+    tall) are one digit in pieces -- a 5 whose flag stands apart, a 1 with a stray stroke or
+    drawn twice -- rather than that many digits. Digits side by side each span most of their
+    box's height, so only a box with a part under UNEVEN of its height, or one narrower than
+    NARROW times its height, is a candidate; it is one digit if the network reads the whole more
+    confidently than all the parts together, given ONE_BONUS of log-confidence. (The network
+    reads two digits squeezed into one box confidently too, so confidence alone cannot say.)"""
+    x, y, width, height = _union(digits)
+    if classify is None or len(digits) > ONE_MAX_PARTS or width > ONE_ASPECT * height:
+        return False
+    if min(box[3] for _, box in digits) >= UNEVEN * height and width >= NARROW * height:
+        return False
+    scores = np.log(np.maximum(np.asarray(classify([ink_to_digit(ink, px, name)] +
+                                                    [digit for digit, _ in digits])).max(axis=1), 1e-9))
+    return scores[0] + ONE_BONUS > scores[1:].sum()
 
 
 def label(mask: np.ndarray) -> tuple:
