@@ -3,7 +3,7 @@ affine maps turn, scale and shift about the image centre the way the formulas sa
 import numpy as np
 import pytest
 
-from mnist.augment import augment_batch, inverse_maps, warp_batch
+from mnist.augment import GRID, augment_batch, inverse_maps, warp_batch
 
 
 @pytest.fixture(scope="module")
@@ -12,13 +12,18 @@ def images():
     return np.random.default_rng(0).random((16, 28, 28, 1), dtype=np.float32)
 
 
-def warp(images, theta_degrees=0.0, scale=1.0, shift=(0.0, 0.0)):
+def no_fields(n, dtype=np.float32):
+    """Elastic displacement fields of zero: the affine map alone."""
+    return np.zeros((n, 2, GRID, GRID), dtype)
+
+
+def warp(images, theta_degrees=0.0, scale=1.0, shift=(0.0, 0.0), fields=None):
     """Apply one affine map (the same for every image) with the kernel."""
     n = len(images)
     maps = inverse_maps(np.full(n, np.deg2rad(theta_degrees)), np.full(n, scale),
                         np.tile(np.asarray(shift, np.float64), (n, 1)), images.shape[1:3])
     out = np.empty_like(images)
-    warp_batch(images, maps.astype(images.dtype), out)
+    warp_batch(images, maps.astype(images.dtype), no_fields(n) if fields is None else fields, out)
     return out
 
 
@@ -100,6 +105,38 @@ def test_float32_and_float64_kernels_agree(images):
     maps = inverse_maps(np.deg2rad(rng.uniform(-10, 10, n)), rng.uniform(0.9, 1.1, n),
                         rng.uniform(-2, 2, (n, 2)), (28, 28))
     out32, out64 = np.empty_like(images), np.empty(images.shape)
-    warp_batch(images, maps.astype(np.float32), out32)
-    warp_batch(images.astype(np.float64), maps, out64)
+    warp_batch(images, maps.astype(np.float32), no_fields(n), out32)
+    warp_batch(images.astype(np.float64), maps, no_fields(n, np.float64), out64)
     assert np.abs(out32 - out64).max() < 1e-5
+
+
+def test_a_constant_elastic_field_is_a_shift(images):
+    """Every output pixel displaced by the same (dy, dx) reads the input there: a roll by
+    (-dy, -dx), the pixels coming from outside the image 0."""
+    fields = no_fields(len(images))
+    fields[:, 0], fields[:, 1] = 2.0, -1.0
+    expected = np.roll(images, (-2, 1), axis=(1, 2))
+    expected[:, -2:], expected[:, :, :1] = 0, 0
+    assert np.array_equal(warp(images, fields=fields), expected)
+
+
+def test_the_elastic_field_is_interpolated_between_its_control_points():
+    """A field that grows linearly down the rows is read exactly (bilinear interpolation of a
+    linear function): a column-wise ramp image then shows each row moved by its own amount."""
+    ramp = np.tile(np.arange(28, dtype=np.float64) / 27, (1, 28, 1))[..., None]   # value = column / 27
+    fields = no_fields(1, np.float64)
+    fields[0, 1] = np.linspace(0.0, 3.0, GRID)[:, None]        # dx from 0 (top) to 3 px (bottom)
+    out = np.empty_like(ramp)
+    warp_batch(ramp, inverse_maps(np.zeros(1), np.ones(1), np.zeros((1, 2)), (28, 28)), fields, out)
+    dx = 3.0 * np.arange(28) / 27                               # each row's displacement
+    columns = np.arange(28)[None, :] + dx[:, None]
+    inside = columns <= 27
+    assert np.allclose(out[0, ..., 0][inside], (columns / 27)[inside], atol=1e-12)
+
+
+def test_elastic_zero_is_the_affine_augmentation_exactly_and_elastic_is_seeded(images):
+    affine = augment_batch(images, np.random.default_rng(4))
+    assert np.array_equal(augment_batch(images, np.random.default_rng(4), elastic=0.0), affine)
+    bent = augment_batch(images, np.random.default_rng(4), elastic=1.5)
+    assert np.array_equal(bent, augment_batch(images, np.random.default_rng(4), elastic=1.5))
+    assert not np.array_equal(bent, affine) and 0.0 <= bent.min() and bent.max() <= 1.0
