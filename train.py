@@ -1,7 +1,7 @@
 """Train the MNIST CNN:  python train.py  (python train.py --help lists every flag)
 
 What a run does:
-  1. load MNIST and hold out the last 10% of the training images for validation;
+  1. load MNIST and hold out the last 1,000 training images (1/60) for validation;
   2. every epoch: shuffle; for each batch of 128 images, augment them (small random shifts,
      rotations and scalings), forward, loss, backward and one Adam step, with a learning rate
      that decays (cosine) from epoch to epoch; then measure the validation loss and accuracy,
@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "runs (default: all 60,000)")
     p.add_argument("--val-fraction", type=FLAG_TYPES["val_fraction"], metavar="F",
                    help="hold out the last fraction F (between 0 and 1) of the training "
-                   f"images to validate on after each epoch (default {d['val_fraction']})")
+                   f"images to validate on after each epoch (default 1/60: 1,000 images)")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction,
                    help="randomly shift, rotate and scale the training images a little, a fresh "
                    "draw every time (default: on)")

@@ -66,7 +66,7 @@ def test_short_run_learns_and_writes_every_output(tmp_path, mnist_data_dir, mnis
 
     model = load_model(out / "mnist_cnn.npz")
     meta = model.metadata
-    assert meta["training_images"] == 2700 and meta["validation_images"] == 300
+    assert meta["training_images"] == 2950 and meta["validation_images"] == 50   # 1/60 held out
     assert meta["flags"]["limit"] == 3000 and meta["flags"]["augment"] is False
     assert {"normalization", "seed", "epochs", "validation_accuracy", "test_accuracy",
             "versions", "date"} <= meta.keys()
@@ -100,7 +100,7 @@ def test_ctrl_c_then_resume_ends_with_bit_identical_weights(tmp_path, mnist_data
 
     # Resuming with a different training flag is refused, and says why.
     assert train.main(["--resume", str(checkpoint), "--lr", "0.01"]) == 2
-    assert "--lr 0.01 (the run has 0.001)" in capsys.readouterr().err
+    assert "--lr 0.01 (the run has 0.002)" in capsys.readouterr().err
 
     assert train.main(["--resume", str(checkpoint)]) == 0
     assert not checkpoint.exists()
@@ -177,7 +177,7 @@ def test_shipped_model_records_its_true_test_accuracy(train, mnist_data):
     predictions = model.predict(to_model_input(mnist_data.test_images)).argmax(axis=1)
     accuracy = np.count_nonzero(predictions == mnist_data.test_labels) / len(predictions)
     assert model.metadata["test_accuracy"] == accuracy
-    assert accuracy >= 0.993
+    assert accuracy >= 0.995
     # It is the model that `python train.py` makes with its defaults.
     assert model.metadata["flags"] == {key: train.DEFAULTS[key] for key in train.TRAINING_FLAGS}
 

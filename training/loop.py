@@ -25,7 +25,7 @@ from nncore import SoftmaxCrossEntropy
 from training import seeds
 from training.checkpoint import save_checkpoint
 from training.progress import new_epoch, write_metrics
-from training.recipe import DIVERGED_LOSS, learning_rate
+from training.recipe import AUGMENTATION, DIVERGED_LOSS, learning_rate
 from training.step import evaluate, train_step
 
 CHECKPOINT_FILE, METRICS_FILE = "checkpoint.npz", "metrics.csv"
@@ -72,7 +72,7 @@ def fit(model, optimizer, splits, settings, progress, out, stop) -> bool:
             for batch, index in enumerate(batches, start=progress["batch"]):
                 x, y = to_model_input(x_train[index]), y_train[index]
                 if settings["augment"]:
-                    x = augment_batch(x, seeds.augmentation(seed, epoch, batch))
+                    x = augment_batch(x, seeds.augmentation(seed, epoch, batch), **AUGMENTATION)
                 loss = train_step(model, loss_fn, optimizer, x, y)
                 if not loss <= DIVERGED_LOSS:   # NaN too
                     raise Diverged(diverged_message(loss, epoch, batch, checkpoint))

@@ -1,8 +1,8 @@
 """The training recipe: the default of every flag, the range each flag accepts, and the
 learning-rate schedule.
 
-    Adam, batch 128, 15 epochs, learning rate 1e-3 decaying (cosine) toward 1e-5, on-the-fly
-    augmentation, the last 10% of the training images held out for validation.
+    Adam, batch 128, 15 epochs, learning rate 2e-3 decaying (cosine) toward 2e-5, on-the-fly
+    augmentation, the last 1,000 training images (1/60) held out for validation.
 
 `TRAINING_FLAGS` are the flags that decide every number a run computes: a resumed run must keep
 them, and the saved model records them.
@@ -10,9 +10,14 @@ them, and the saved model records them.
 import argparse
 import math
 
-DEFAULTS = {"epochs": 15, "batch_size": 128, "lr": 1e-3, "seed": 0, "limit": None,
-            "val_fraction": 0.1, "augment": True}
+DEFAULTS = {"epochs": 15, "batch_size": 128, "lr": 2e-3, "seed": 0, "limit": None,
+            "val_fraction": 1 / 60, "augment": True}
 TRAINING_FLAGS = tuple(DEFAULTS)
+# How mnist/augment.py bends each training image (with --augment): rotated by up to 10 degrees,
+# scaled by up to 10% and shifted by up to 2 px. Elastic distortions (`elastic`, the standard
+# deviation in px of its displacements) are off: at 15 epochs, 0.75 px gave 99.46% and 1.5 px
+# 99.25% (12 epochs) against 99.48% without, seed 0. They may pay in longer runs.
+AUGMENTATION = {"max_rotation": 10.0, "max_scale": 0.1, "max_shift": 2.0, "elastic": 0.0}
 FINAL_LR_FACTOR = 0.01  # the learning rate decays toward lr / 100, reached after the last epoch
 # Upper bounds of the flags: beyond them a run would not fit in memory (batch 4096 peaks at
 # 1.3 GB), would never end, or could only diverge.
