@@ -20,7 +20,8 @@ assert p.shape == (2, 10)
 
 
 def python(code: str, **env: str) -> str:
-    environment = {key: value for key, value in os.environ.items() if key != "OPENBLAS_NUM_THREADS"}
+    environment = {key: value for key, value in os.environ.items()
+                   if key not in ("OPENBLAS_NUM_THREADS", "OMP_WAIT_POLICY")}  # unset, as in a fresh shell
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True,
                             env={**environment, **env}, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -54,3 +55,10 @@ def test_configure_for_kernels_keeps_the_users_own_blas_threads(own, expected):
     code = ("import os; from nncore.runtime import configure_for_kernels; configure_for_kernels(); "
             "print(os.environ['OPENBLAS_NUM_THREADS'])")
     assert python(code, **({} if own is None else {"OPENBLAS_NUM_THREADS": own})) == expected
+
+
+@pytest.mark.parametrize("own, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_configure_for_kernels_makes_waiting_threads_sleep_unless_told_otherwise(own, expected):
+    code = ("import os; from nncore.runtime import configure_for_kernels; configure_for_kernels(); "
+            "print(os.environ['OMP_WAIT_POLICY'])")
+    assert python(code, **({} if own is None else {"OMP_WAIT_POLICY": own})) == expected

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from numba import njit, prange
 
 from nncore.kernels import winograd
+from nncore.kernels.chunks import chunk_queue, take_chunk
 from nncore.kernels.conv import conv2d_backward, conv2d_forward
 from nncore.kernels.conv_pool import conv2d_maxpool_backward, conv2d_maxpool_forward
 from nncore.kernels.dense import dense_backward, dense_forward
@@ -185,6 +187,25 @@ def test_conv2d_maxpool_small_is_bit_identical_to_the_two_layers_kernels(dtype, 
     for actual, expected in zip(conv2d_maxpool_backward(dpooled, pooled, argmax, x, weight, True, True, taps),
                                 layers):
         np.testing.assert_array_equal(actual, expected)
+
+
+@njit(parallel=True)
+def count_takes(chunks: int) -> np.ndarray:
+    """How many times each chunk was taken from one queue by the workers of a parallel loop."""
+    taken = np.zeros(chunks, dtype=np.int64)
+    queue = chunk_queue()
+    for _ in prange(chunks):
+        chunk = take_chunk(queue)
+        while chunk < chunks:
+            taken[chunk] += 1  # only the thread that took the chunk writes here
+            chunk = take_chunk(queue)
+    return taken
+
+
+def test_chunk_queue_small_gives_every_chunk_to_exactly_one_thread():
+    """The threads take chunks from one queue: each chunk is taken once, never twice or not at all."""
+    for chunks in (1, 7, 5000):
+        np.testing.assert_array_equal(count_takes(chunks), np.ones(chunks))
 
 
 def inner(a, b):

@@ -20,10 +20,12 @@ taps)`; a backward kernel takes the gradient, what the forward kept, the inputs,
 flags, and returns the gradients in the order dx, dw, db. BLAS calls that write into their
 last argument carry the formula as a comment: `np.dot(a, b, out)  # out = a @ b`.
 
-Threads: the kernels split a batch into fixed chunks (chunks.py) and run the chunks in
-parallel with `prange`. Every parallel loop writes only its own chunk of the output, and sums
-over chunks are taken in a fixed order afterwards, so results never depend on thread timing
-or the number of cores. BLAS should then be single-threaded: nncore/runtime.py.
+Threads: the kernels split a batch into fixed chunks (chunks.py), which the threads of a
+`prange` loop take from a queue as each becomes free. Every chunk writes only its own part of
+the output, and sums over chunks are taken in a fixed order afterwards, so results never depend
+on thread timing or the number of cores. Dropout's loops, over a few thousand numbers, run on
+one thread: there, waking the other costs more than it saves. BLAS should be single-threaded,
+and the threads should sleep while they wait: nncore/runtime.py.
 
 Stepping through a kernel: with NUMBA_DISABLE_JIT=1 in the environment, every kernel runs as
 the plain Python it is written in (`prange` becomes `range`), so a debugger can stop in it.

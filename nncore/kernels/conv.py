@@ -39,7 +39,14 @@ import numpy as np
 from numba import njit, prange
 
 from nncore.kernels.bias_relu import add_bias_relu, bias_gradient, relu_gradient
-from nncore.kernels.chunks import IMAGES_PER_CHUNK, chunk_bounds, n_chunks, sum_chunks
+from nncore.kernels.chunks import (
+    IMAGES_PER_CHUNK,
+    chunk_bounds,
+    chunk_queue,
+    n_chunks,
+    sum_chunks,
+    take_chunk,
+)
 
 
 @njit(cache=True)
@@ -143,10 +150,15 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, relu: bool, taps
     pixels = out_h * out_w
     w2d = w.reshape(kernel_h * kernel_w * channels, filters)
     out2d = np.empty((n_images * pixels, filters), dtype=x.dtype)
-    for chunk in prange(n_chunks(n_images, IMAGES_PER_CHUNK)):
-        start, stop = chunk_bounds(chunk, n_images, IMAGES_PER_CHUNK)
-        conv_chunk_forward(x[start:stop], w2d, b, relu, taps, kernel_h, kernel_w,
-                           out2d[start * pixels:stop * pixels])
+    chunks = n_chunks(n_images, IMAGES_PER_CHUNK)
+    queue = chunk_queue()
+    for _ in prange(chunks):  # workers: each takes chunks until none is left (kernels/chunks.py)
+        chunk = take_chunk(queue)
+        while chunk < chunks:
+            start, stop = chunk_bounds(chunk, n_images, IMAGES_PER_CHUNK)
+            conv_chunk_forward(x[start:stop], w2d, b, relu, taps, kernel_h, kernel_w,
+                               out2d[start * pixels:stop * pixels])
+            chunk = take_chunk(queue)
     return out2d.reshape(n_images, out_h, out_w, filters)
 
 
@@ -165,11 +177,15 @@ def conv2d_backward(dout: np.ndarray, out: np.ndarray, x: np.ndarray, w: np.ndar
     dw_parts = np.empty((chunks, patch, filters), dtype=dout.dtype)
     db_parts = np.empty((chunks, filters), dtype=dout.dtype)
     dx = np.empty(x.shape if input_grad else (0, 0, 0, 0), dtype=dout.dtype)
-    for chunk in prange(chunks):
-        start, stop = chunk_bounds(chunk, n_images, IMAGES_PER_CHUNK)
-        rows = slice(start * pixels, stop * pixels)
-        dz = relu_gradient(dout2d[rows], out2d[rows]) if relu else dout2d[rows]
-        conv_chunk_backward(dz, x[start:stop], w2d_t, taps, kernel_h, kernel_w, dw_parts[chunk],
-                            db_parts[chunk], input_grad, dx[start:stop])
+    queue = chunk_queue()
+    for _ in prange(chunks):  # workers: each takes chunks until none is left (kernels/chunks.py)
+        chunk = take_chunk(queue)
+        while chunk < chunks:
+            start, stop = chunk_bounds(chunk, n_images, IMAGES_PER_CHUNK)
+            rows = slice(start * pixels, stop * pixels)
+            dz = relu_gradient(dout2d[rows], out2d[rows]) if relu else dout2d[rows]
+            conv_chunk_backward(dz, x[start:stop], w2d_t, taps, kernel_h, kernel_w, dw_parts[chunk],
+                                db_parts[chunk], input_grad, dx[start:stop])
+            chunk = take_chunk(queue)
     dw, db = sum_chunks(dw_parts), sum_chunks(db_parts)
     return dx, dw.reshape(w.shape), db

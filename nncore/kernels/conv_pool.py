@@ -30,7 +30,14 @@ import numpy as np
 from numba import njit, prange
 
 from nncore.kernels.bias_relu import relu_gradient
-from nncore.kernels.chunks import IMAGES_PER_CHUNK, chunk_bounds, n_chunks, sum_chunks
+from nncore.kernels.chunks import (
+    IMAGES_PER_CHUNK,
+    chunk_bounds,
+    chunk_queue,
+    n_chunks,
+    sum_chunks,
+    take_chunk,
+)
 from nncore.kernels.conv import conv_chunk_backward, conv_chunk_forward
 from nncore.kernels.pool import maxpool2x2_image, maxpool2x2_image_backward
 
@@ -46,13 +53,18 @@ def conv2d_maxpool_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, relu: bo
     w2d = w.reshape(kernel_h * kernel_w * channels, filters)
     pooled = np.empty((n_images, out_h // 2, out_w // 2, filters), dtype=x.dtype)
     argmax = np.empty((n_images, out_h // 2, out_w // 2, filters), dtype=np.int8)
-    for chunk in prange(n_chunks(n_images, IMAGES_PER_CHUNK)):
-        start, stop = chunk_bounds(chunk, n_images, IMAGES_PER_CHUNK)
-        out = np.empty((stop - start, out_h, out_w, filters), dtype=x.dtype)  # this chunk's only
-        conv_chunk_forward(x[start:stop], w2d, b, relu, taps, kernel_h, kernel_w,
-                           out.reshape(-1, filters))
-        for n in range(stop - start):
-            maxpool2x2_image(out[n], pooled[start + n], argmax[start + n])
+    chunks = n_chunks(n_images, IMAGES_PER_CHUNK)
+    queue = chunk_queue()
+    for _ in prange(chunks):  # workers: each takes chunks until none is left (kernels/chunks.py)
+        chunk = take_chunk(queue)
+        while chunk < chunks:
+            start, stop = chunk_bounds(chunk, n_images, IMAGES_PER_CHUNK)
+            out = np.empty((stop - start, out_h, out_w, filters), dtype=x.dtype)  # this chunk's only
+            conv_chunk_forward(x[start:stop], w2d, b, relu, taps, kernel_h, kernel_w,
+                               out.reshape(-1, filters))
+            for n in range(stop - start):
+                maxpool2x2_image(out[n], pooled[start + n], argmax[start + n])
+            chunk = take_chunk(queue)
     return pooled, argmax
 
 
@@ -71,16 +83,20 @@ def conv2d_maxpool_backward(dpooled: np.ndarray, pooled: np.ndarray, argmax: np.
     dw_parts = np.empty((chunks, patch, filters), dtype=dpooled.dtype)
     db_parts = np.empty((chunks, filters), dtype=dpooled.dtype)
     dx = np.empty(x.shape if input_grad else (0, 0, 0, 0), dtype=dpooled.dtype)
-    for chunk in prange(chunks):
-        start, stop = chunk_bounds(chunk, n_images, IMAGES_PER_CHUNK)
-        dwin = dpooled[start:stop]  # the gradient at each window's winner
-        if relu:  # the ReLU's gradient: at the winner, out is the pooled value
-            dwin = relu_gradient(dwin.reshape(-1, filters),
-                                 pooled[start:stop].reshape(-1, filters)).reshape(dwin.shape)
-        dz = np.empty((stop - start, out_h, out_w, filters), dtype=dpooled.dtype)  # this chunk's only
-        for n in range(stop - start):
-            maxpool2x2_image_backward(dwin[n], argmax[start + n], dz[n])
-        conv_chunk_backward(dz.reshape(-1, filters), x[start:stop], w2d_t, taps, kernel_h, kernel_w,
-                            dw_parts[chunk], db_parts[chunk], input_grad, dx[start:stop])
+    queue = chunk_queue()
+    for _ in prange(chunks):  # workers: each takes chunks until none is left (kernels/chunks.py)
+        chunk = take_chunk(queue)
+        while chunk < chunks:
+            start, stop = chunk_bounds(chunk, n_images, IMAGES_PER_CHUNK)
+            dwin = dpooled[start:stop]  # the gradient at each window's winner
+            if relu:  # the ReLU's gradient: at the winner, out is the pooled value
+                dwin = relu_gradient(dwin.reshape(-1, filters),
+                                     pooled[start:stop].reshape(-1, filters)).reshape(dwin.shape)
+            dz = np.empty((stop - start, out_h, out_w, filters), dtype=dpooled.dtype)  # this chunk's only
+            for n in range(stop - start):
+                maxpool2x2_image_backward(dwin[n], argmax[start + n], dz[n])
+            conv_chunk_backward(dz.reshape(-1, filters), x[start:stop], w2d_t, taps, kernel_h, kernel_w,
+                                dw_parts[chunk], db_parts[chunk], input_grad, dx[start:stop])
+            chunk = take_chunk(queue)
     dw, db = sum_chunks(dw_parts), sum_chunks(db_parts)
     return dx, dw.reshape(w.shape), db

@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit, prange
 
 from nncore.kernels.bias_relu import add_bias_relu, bias_gradient, relu_gradient
-from nncore.kernels.chunks import ROWS_PER_CHUNK, chunk_bounds, n_chunks, sum_chunks
+from nncore.kernels.chunks import ROWS_PER_CHUNK, chunk_bounds, chunk_queue, n_chunks, sum_chunks, take_chunk
 
 
 @njit(cache=True, parallel=True)
@@ -27,11 +27,16 @@ def dense_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, relu: bool) -> np
     """x (N, I), w (I, O), b (O,) -> out (N, O) = x @ w + b, then the fused ReLU if relu."""
     n_rows = x.shape[0]
     out = np.empty((n_rows, w.shape[1]), dtype=x.dtype)
-    for chunk in prange(n_chunks(n_rows, ROWS_PER_CHUNK)):
-        start, stop = chunk_bounds(chunk, n_rows, ROWS_PER_CHUNK)
-        rows = out[start:stop]
-        np.dot(x[start:stop], w, rows)  # rows = x @ W
-        add_bias_relu(rows, b, relu)
+    chunks = n_chunks(n_rows, ROWS_PER_CHUNK)
+    queue = chunk_queue()
+    for _ in prange(chunks):  # workers: each takes chunks until none is left (kernels/chunks.py)
+        chunk = take_chunk(queue)
+        while chunk < chunks:
+            start, stop = chunk_bounds(chunk, n_rows, ROWS_PER_CHUNK)
+            rows = out[start:stop]
+            np.dot(x[start:stop], w, rows)  # rows = x @ W
+            add_bias_relu(rows, b, relu)
+            chunk = take_chunk(queue)
     return out
 
 
@@ -45,12 +50,16 @@ def dense_backward(dout: np.ndarray, out: np.ndarray, x: np.ndarray, w: np.ndarr
     dw_parts = np.empty((chunks, w.shape[0], w.shape[1]), dtype=dout.dtype)
     db_parts = np.empty((chunks, w.shape[1]), dtype=dout.dtype)
     dx = np.empty((n_rows if input_grad else 0, w.shape[0]), dtype=dout.dtype)
-    for chunk in prange(chunks):
-        start, stop = chunk_bounds(chunk, n_rows, ROWS_PER_CHUNK)
-        dz = relu_gradient(dout[start:stop], out[start:stop]) if relu else dout[start:stop]
-        np.dot(x[start:stop].T, dz, dw_parts[chunk])  # dw_parts[chunk] = x.T @ dz
-        bias_gradient(dz, db_parts[chunk])
-        if input_grad:
-            np.dot(dz, w.T, dx[start:stop])  # dx[start:stop] = dz @ W.T
+    queue = chunk_queue()
+    for _ in prange(chunks):  # workers: each takes chunks until none is left (kernels/chunks.py)
+        chunk = take_chunk(queue)
+        while chunk < chunks:
+            start, stop = chunk_bounds(chunk, n_rows, ROWS_PER_CHUNK)
+            dz = relu_gradient(dout[start:stop], out[start:stop]) if relu else dout[start:stop]
+            np.dot(x[start:stop].T, dz, dw_parts[chunk])  # dw_parts[chunk] = x.T @ dz
+            bias_gradient(dz, db_parts[chunk])
+            if input_grad:
+                np.dot(dz, w.T, dx[start:stop])  # dx[start:stop] = dz @ W.T
+            chunk = take_chunk(queue)
     dw, db = sum_chunks(dw_parts), sum_chunks(db_parts)
     return dx, dw, db

@@ -55,7 +55,14 @@ import numpy as np
 from numba import njit, prange
 
 from nncore.kernels.bias_relu import bias_gradient, relu_gradient
-from nncore.kernels.chunks import IMAGES_PER_CHUNK, chunk_bounds, n_chunks, sum_chunks
+from nncore.kernels.chunks import (
+    IMAGES_PER_CHUNK,
+    chunk_bounds,
+    chunk_queue,
+    n_chunks,
+    sum_chunks,
+    take_chunk,
+)
 
 # The filters' transform of F(2, 3): u = G g, three taps -> four numbers (a module constant,
 # which Numba compiles into the kernels).
@@ -243,15 +250,20 @@ def winograd_conv2d_maxpool_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray,
     u = filter_transform(w)
     pooled = np.empty((n_images, pool_h, pool_w, filters), dtype=x.dtype)
     argmax = np.empty((n_images, pool_h, pool_w, filters), dtype=np.int8)
-    for chunk in prange(n_chunks(n_images, IMAGES_PER_CHUNK)):
-        start, stop = chunk_bounds(chunk, n_images, IMAGES_PER_CHUNK)
-        blocks = (stop - start) * pool_h * pool_w
-        v = np.empty((16, blocks, channels), dtype=x.dtype)
-        m = np.empty((16, blocks, filters), dtype=x.dtype)
-        input_transform(x[start:stop], v)
-        for k in range(16):
-            np.dot(v[k], u[k], m[k])  # M[k] = V[k] @ U[k]
-        output_transform_pool(m, b, relu, pooled[start:stop], argmax[start:stop])
+    chunks = n_chunks(n_images, IMAGES_PER_CHUNK)
+    queue = chunk_queue()
+    for _ in prange(chunks):  # workers: each takes chunks until none is left (kernels/chunks.py)
+        chunk = take_chunk(queue)
+        while chunk < chunks:
+            start, stop = chunk_bounds(chunk, n_images, IMAGES_PER_CHUNK)
+            blocks = (stop - start) * pool_h * pool_w
+            v = np.empty((16, blocks, channels), dtype=x.dtype)
+            m = np.empty((16, blocks, filters), dtype=x.dtype)
+            input_transform(x[start:stop], v)
+            for k in range(16):
+                np.dot(v[k], u[k], m[k])  # M[k] = V[k] @ U[k]
+            output_transform_pool(m, b, relu, pooled[start:stop], argmax[start:stop])
+            chunk = take_chunk(queue)
     return pooled, argmax
 
 
@@ -269,24 +281,28 @@ def winograd_conv2d_maxpool_backward(dpooled: np.ndarray, pooled: np.ndarray, ar
     du_parts = np.empty((chunks, 16, channels, filters), dtype=dpooled.dtype)
     db_parts = np.empty((chunks, filters), dtype=dpooled.dtype)
     dx = np.empty(x.shape if input_grad else (0, 0, 0, 0), dtype=dpooled.dtype)
-    for chunk in prange(chunks):
-        start, stop = chunk_bounds(chunk, n_images, IMAGES_PER_CHUNK)
-        blocks = (stop - start) * pool_h * pool_w
-        dwin = dpooled[start:stop]  # the gradient at each window's winner
-        if relu:  # the ReLU's gradient: at the winner, out is the pooled value
-            dwin = relu_gradient(dwin.reshape(-1, filters),
-                                 pooled[start:stop].reshape(-1, filters)).reshape(dwin.shape)
-        bias_gradient(dwin.reshape(-1, filters), db_parts[chunk])
-        dm = np.empty((16, blocks, filters), dtype=dpooled.dtype)
-        output_transform_pool_backward(dwin, argmax[start:stop], dm)
-        v = np.empty((16, blocks, channels), dtype=x.dtype)
-        input_transform(x[start:stop], v)
-        for k in range(16):
-            np.dot(v[k].T, dm[k], du_parts[chunk, k])  # du_parts[chunk, k] = V[k].T @ dM[k]
-        if input_grad:
-            dv = v  # reuse V's buffer: V is not needed any more
+    queue = chunk_queue()
+    for _ in prange(chunks):  # workers: each takes chunks until none is left (kernels/chunks.py)
+        chunk = take_chunk(queue)
+        while chunk < chunks:
+            start, stop = chunk_bounds(chunk, n_images, IMAGES_PER_CHUNK)
+            blocks = (stop - start) * pool_h * pool_w
+            dwin = dpooled[start:stop]  # the gradient at each window's winner
+            if relu:  # the ReLU's gradient: at the winner, out is the pooled value
+                dwin = relu_gradient(dwin.reshape(-1, filters),
+                                     pooled[start:stop].reshape(-1, filters)).reshape(dwin.shape)
+            bias_gradient(dwin.reshape(-1, filters), db_parts[chunk])
+            dm = np.empty((16, blocks, filters), dtype=dpooled.dtype)
+            output_transform_pool_backward(dwin, argmax[start:stop], dm)
+            v = np.empty((16, blocks, channels), dtype=x.dtype)
+            input_transform(x[start:stop], v)
             for k in range(16):
-                np.dot(dm[k], u[k].T, dv[k])  # dV[k] = dM[k] @ U[k].T
-            input_transform_backward(dv, dx[start:stop])
+                np.dot(v[k].T, dm[k], du_parts[chunk, k])  # du_parts[chunk, k] = V[k].T @ dM[k]
+            if input_grad:
+                dv = v  # reuse V's buffer: V is not needed any more
+                for k in range(16):
+                    np.dot(dm[k], u[k].T, dv[k])  # dV[k] = dM[k] @ U[k].T
+                input_transform_backward(dv, dx[start:stop])
+            chunk = take_chunk(queue)
     dw, db = filter_transform_backward(sum_chunks(du_parts)), sum_chunks(db_parts)
     return dx, dw, db
