@@ -48,20 +48,29 @@ def layer_label(layer) -> str:
     return f"{type(layer).__name__}({args})" if args else type(layer).__name__
 
 
+def step_label(model, step) -> str:
+    """'0 Conv2D(1, 32, 3, relu)', or for a Conv2D and the MaxPool2D after it run as one step
+    (nncore/layers/conv_pool.py) '0 Conv2D(1, 32, 3, relu) + 1 MaxPool2D(2)': the layers it runs,
+    numbered as in model.layers."""
+    layers = [step.conv, step.pool] if hasattr(step, "conv") else [step]
+    return " + ".join(f"{model.layers.index(layer)} {layer_label(layer)}" for layer in layers)
+
+
 def layer_profile(model, loss_fn, optimizer, data: list, steps: int) -> list[dict]:
-    """Median milliseconds, over `steps` training steps, of each layer's forward and backward,
-    the loss (softmax and its gradient, computed together) and the optimiser step. Rows in the
-    order of the model, each with "total_ms"; "forward_ms"/"backward_ms" are None where a row
-    has no such part."""
-    n = len(model.layers)
+    """Median milliseconds, over `steps` training steps, of the forward and backward of each of
+    the model's steps (its layers, a Conv2D and the MaxPool2D after it counting as one, as
+    training runs them), the loss (softmax and its gradient, computed together) and the
+    optimiser step. Rows in the order of the model, each with "total_ms"; "forward_ms" /
+    "backward_ms" are None where a row has no such part."""
+    n = len(model.steps)
     seconds = np.zeros((steps, 2 * n + 2))  # columns: n forwards, n backwards, loss, optimiser
     clock = time.perf_counter
     for s in range(steps):
         x, y = data[s % len(data)]
         h = x
-        for k, layer in enumerate(model.layers):
+        for k, step in enumerate(model.steps):
             start = clock()
-            h = layer.forward(h)
+            h = step.forward(h)
             seconds[s, k] = clock() - start
         start = clock()
         loss_fn.forward(h, y)
@@ -69,14 +78,14 @@ def layer_profile(model, loss_fn, optimizer, data: list, steps: int) -> list[dic
         seconds[s, 2 * n] = clock() - start
         for k in reversed(range(n)):
             start = clock()
-            grad = model.layers[k].backward(grad)
+            grad = model.steps[k].backward(grad)
             seconds[s, n + k] = clock() - start
         start = clock()
         optimizer.step(model)
         seconds[s, 2 * n + 1] = clock() - start
     ms = np.median(seconds, axis=0) * 1000
-    rows = [{"name": f"{k} {layer_label(layer)}", "forward_ms": ms[k], "backward_ms": ms[n + k],
-             "total_ms": ms[k] + ms[n + k]} for k, layer in enumerate(model.layers)]
+    rows = [{"name": step_label(model, step), "forward_ms": ms[k], "backward_ms": ms[n + k],
+             "total_ms": ms[k] + ms[n + k]} for k, step in enumerate(model.steps)]
     rows.append({"name": "softmax cross-entropy (loss and gradient)", "forward_ms": ms[2 * n],
                  "backward_ms": None, "total_ms": ms[2 * n]})
     rows.append({"name": "Adam step", "forward_ms": None, "backward_ms": None, "total_ms": ms[2 * n + 1]})
