@@ -5,10 +5,13 @@ The figures measured on these sets (the seeds below), whole strings read exactly
 prints (pytest -s):
 
     kind                         dark_on_white  photo   ruled  light_on_dark
-    clear, 2-6 digits (150 each)     95.3%      96.7%   98.0%     99.3%
-    long, 7-10 digits (25 each)      96.0%      96.0%   88.0%     96.0%
-    nearly touching (25 each)        76.0%      88.0%   96.0%     92.0%
-    touching (25 each)               48.0%      48.0%   44.0%     44.0%
+    clear, 2-6 digits (150 each)     96.0%      98.7%   97.3%     98.7%
+    long, 7-10 digits (25 each)      96.0%      92.0%   88.0%    100.0%
+    nearly touching (25 each)        76.0%      88.0%   96.0%     88.0%
+    touching (25 each)               52.0%      44.0%   44.0%     44.0%
+
+Most clear strings missed hold a digit the network misreads even as MNIST's own 28x28 (4 of
+the 6 in dark_on_white, all 2 in photo): the reader's share is 3 strings of 600.
 """
 import json
 import re
@@ -30,7 +33,7 @@ SETS = {"clear": (150, 2, 6, "clear"), "long": (25, 7, 10, "clear"),
         "nearly": (25, 2, 6, "nearly"), "touching": (25, 2, 6, "touching")}
 # The least share of strings read exactly, per kind, in every style: what the shipped model
 # reached on these sets (the table above), less a margin. The issue asks for 97% on clear gaps:
-# not yet reached in the dark_on_white and photo styles.
+# not yet reached in the dark_on_white style.
 ACCURACY = {"clear": 0.93, "long": 0.84, "nearly": 0.7, "touching": 0.36}
 
 
