@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "runs (default: all 60,000)")
     p.add_argument("--val-fraction", type=FLAG_TYPES["val_fraction"], metavar="F",
                    help="hold out the last fraction F (between 0 and 1) of the training "
-                   f"images to validate on after each epoch (default 1/60: 1,000 images)")
+                   "images to validate on after each epoch (default 1/60: 1,000 images)")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction,
                    help="randomly shift, rotate and scale the training images a little, a fresh "
                    "draw every time (default: on)")
