@@ -73,6 +73,17 @@ def test_the_printed_probabilities_sum_to_one_and_the_prediction_is_the_models(w
     assert predicted == int(np.argmax(probabilities))
 
 
+def kink_free(f, x, k, eps) -> bool:
+    """Whether f's one-sided slopes at flat position k of x, over eps either way, agree."""
+    flat, old, here = x.reshape(-1), x.reshape(-1)[k], f()
+    flat[k] = old + eps
+    right = (f() - here) / eps
+    flat[k] = old - eps
+    left = (here - f()) / eps
+    flat[k] = old
+    return abs(right - left) <= 2e-4 * (abs(right) + abs(left))
+
+
 def test_the_saliency_map_is_the_gradient_of_the_loss_by_central_differences(walkthrough, script,
                                                                              mnist_data):
     _, text = walkthrough
@@ -97,11 +108,18 @@ def test_the_saliency_map_is_the_gradient_of_the_loss_by_central_differences(wal
         strongest = inked[np.argsort(np.abs(analytic[inked]))[::-1][:5]]
         pixels = np.concatenate([strongest, rng.choice(np.setdiff1d(inked, strongest), 5, replace=False)])
         numeric = numerical_gradient(loss, x, eps=1e-4, indices=pixels).reshape(-1)[pixels]
+        # A pixel whose +-1e-4 moves a ReLU or a pooling window's winner across its kink has no
+        # derivative there to compare with: its slopes to the left and to the right differ,
+        # where elsewhere they agree to a few 1e-5. Those pixels are left out.
+        smooth = np.array([kink_free(loss, x, k, 1e-4) for k in pixels])
+        assert smooth.sum() >= 6, index
         # 1e-4: the loss of a confident digit, ~1e-6, comes out of a log-sum-exp of logits of
         # ~10, so float64 resolves its changes only to about 1e-5 of their size.
-        assert max_relative_error(analytic[pixels], numeric) < 1e-4, index
+        assert max_relative_error(analytic[pixels][smooth], numeric[smooth]) < 1e-4, index
 
-        # The float32 map the document shows is the same on the ink. (Off it, float32 rounding
-        # can break a tie between equal sums the other way.)
+        # The float32 map the document shows is the same on the ink, to float32's resolution:
+        # for a digit read with p within 1e-6 of 1, dL/dlogit = p - 1 is a few of float32's steps
+        # of 6e-8 near 1, so a few percent. (Off the ink, float32 rounding can break a tie
+        # between equal sums the other way.)
         shown = script.follow(model, to_model_input(image), label).saliency.ravel()
-        assert np.abs(shown - analytic)[inked].max() <= 0.01 * np.abs(analytic).max(), index
+        assert np.abs(shown - analytic)[inked].max() <= 0.1 * np.abs(analytic).max(), index
