@@ -26,7 +26,7 @@ steps of reader/preprocess.py, one step per function:
    broader than BROAD times its height BROAD_COST per unit of aspect, for the network reads a
    single digit cut in two, or two digits squeezed into one box, confidently too.
 6. Left to right by the centre of each digit's columns, which a slope or jittered baseline does
-   not reorder. A few digits found in a compact box (`_reads_as_one`: no wider than ONE_ASPECT
+   not reorder. A few digits found in a compact box (`_as_one`: no wider than ONE_ASPECT
    times its height) are one digit in pieces if the network reads the whole more confidently
    (a 5 with its flag apart, a 4 in two strokes): then the whole ink is that one digit.
 7. Each digit's ink, with its anti-aliased edges, goes through `crop_to_ink` and `mnist_form`:
@@ -77,11 +77,10 @@ def read_number(image, name: str, classify) -> list:
     parts = [part for mark in marks for part in _split(ink, labels, mark, height, classify)]
     parts.sort(key=lambda part: part[1][0] + part[1][2] / 2)
     digits = [(digit, [round(v * px) for v in box]) for digit, box in parts]
-    if len(digits) <= 1 or _reads_as_one(ink, px, name, digits, classify):
-        # one digit (or a dot): read from the whole ink, exactly as preprocess()
-        box = digits[0][1] if len(digits) == 1 else _union(digits) if digits else [0, 0, *image.size]
-        return [(ink_to_digit(ink, px, name), box)]
-    return digits
+    if len(digits) <= 1:   # one digit (or a dot): read from the whole ink, exactly as preprocess()
+        return [(ink_to_digit(ink, px, name), digits[0][1] if digits else [0, 0, *image.size])]
+    whole = _as_one(ink, px, name, digits, classify)
+    return [(whole, _union(digits))] if whole is not None else digits
 
 
 def _union(digits: list) -> list:
@@ -91,8 +90,9 @@ def _union(digits: list) -> list:
     return [x0, y0, x1 - x0, y1 - y0]
 
 
-def _reads_as_one(ink, px, name, digits, classify) -> bool:
-    """Step 6b: whether a few marks in a compact box (at most ONE_ASPECT times as wide as
+def _as_one(ink, px, name, digits, classify):
+    """Step 6b: the whole ink as one digit (uint8 28x28, as preprocess() reads it), or None:
+    whether a few marks in a compact box (at most ONE_ASPECT times as wide as
     tall) are one digit in pieces -- a 5 whose flag stands apart, a 1 with a stray stroke or
     drawn twice -- rather than that many digits. Digits side by side each span most of their
     box's height, so only a box with a part under UNEVEN of its height, or one narrower than
@@ -101,12 +101,13 @@ def _reads_as_one(ink, px, name, digits, classify) -> bool:
     reads two digits squeezed into one box confidently too, so confidence alone cannot say.)"""
     x, y, width, height = _union(digits)
     if classify is None or len(digits) > ONE_MAX_PARTS or width > ONE_ASPECT * height:
-        return False
+        return None
     if min(box[3] for _, box in digits) >= UNEVEN * height and width >= NARROW * height:
-        return False
-    scores = np.log(np.maximum(np.asarray(classify([ink_to_digit(ink, px, name)] +
-                                                    [digit for digit, _ in digits])).max(axis=1), 1e-9))
-    return scores[0] + ONE_BONUS > scores[1:].sum()
+        return None
+    whole = ink_to_digit(ink, px, name)
+    top = np.asarray(classify([whole] + [digit for digit, _ in digits])).max(axis=1)
+    scores = np.log(np.maximum(top, 1e-9))
+    return whole if scores[0] + ONE_BONUS > scores[1:].sum() else None
 
 
 def label(mask: np.ndarray) -> tuple:
