@@ -61,8 +61,13 @@ def quantile(values: np.ndarray, q: float) -> float:
 def _near(mask: np.ndarray) -> np.ndarray:
     """The pixels within 2 px (a 5x5 square) of a true pixel: any of 5 rows, then of 5 columns."""
     padded = pad(mask, 2)
-    rows = np.logical_or.reduce([padded[dy: dy + mask.shape[0]] for dy in range(5)])
-    return np.logical_or.reduce([rows[:, dx: dx + mask.shape[1]] for dx in range(5)])
+    rows = padded[:mask.shape[0]].copy()
+    for dy in range(1, 5):
+        rows |= padded[dy: dy + mask.shape[0]]
+    near = rows[:, :mask.shape[1]].copy()
+    for dx in range(1, 5):
+        near |= rows[:, dx: dx + mask.shape[1]]
+    return near
 
 
 def pad(image: np.ndarray, reach: int) -> np.ndarray:
@@ -98,18 +103,20 @@ def _fit_paper(image: np.ndarray, paper: np.ndarray) -> np.ndarray:
     """Least-squares fit of a + b*u + c*v + d*u^2 + e*u*v + f*v^2 to the pixels where `paper` is
     true (u, v: column, row scaled to [-1, 1]); returns the surface over the whole image.
 
-    Solved through the 6x6 normal equations (A^T A) x = A^T y over a subsample of the paper.
+    Solved through the 6x6 normal equations (A^T A) x = A^T y over the paper pixels of every
+    step-th row and column, about 5,000 of them.
     """
     values = image[paper]
     if values.size < 50 or values.min() == values.max():   # hardly any paper, or flat paper
         return np.full_like(image, quantile(values, 0.5) if values.size else 0.0)
     height, width = image.shape
-    rows, cols = np.nonzero(paper)
-    step = max(1, rows.size // 5000)                        # plenty for 6 coefficients
-    v = rows[::step] / max(height - 1, 1) * 2.0 - 1.0
-    u = cols[::step] / max(width - 1, 1) * 2.0 - 1.0
+    step = max(1, int(np.sqrt(values.size / 5000)))         # every step-th row and column of
+    rows, cols = np.nonzero(paper[::step, ::step])          # the paper: plenty for 6 coefficients
+    v = rows * step / max(height - 1, 1) * 2.0 - 1.0
+    u = cols * step / max(width - 1, 1) * 2.0 - 1.0
     a = np.stack(_quadratic_terms(u, v), axis=1)
-    c = np.linalg.lstsq(a.T @ a, a.T @ values[::step].astype(np.float64), rcond=None)[0]
+    y = image[::step, ::step][rows, cols].astype(np.float64)
+    c = np.linalg.lstsq(a.T @ a, a.T @ y, rcond=None)[0]
     # The surface as a row, a column and one product of the two: three passes over the image.
     u, v = np.linspace(-1.0, 1.0, width), np.linspace(-1.0, 1.0, height)
     across = (c[0] + c[1] * u + c[3] * u * u).astype(np.float32)     # the terms in u alone

@@ -115,45 +115,51 @@ def label(mask: np.ndarray) -> tuple:
     list of dicts with the mark's `ids` (its label numbers), its box x0, x1, y0, y1 (ends
     excluded) and `mass`, its number of pixels).
 
-    Each row's runs of true pixels are found at once by NumPy (where the row steps up and down);
-    a run joins every run of the next row that starts at most one column after it ends and ends
-    at most one column before it starts. Runs are joined by a union-find.
+    Each row's runs of true pixels are found at once by NumPy (where the row steps up and down).
+    A run touches the runs of the row above that end at or after its start and start at or before
+    its end (ends excluded, so a diagonal step counts): a contiguous range of that row's runs,
+    found for every run at once by a binary search. The runs that touch form the marks: each run
+    points to a smaller run of its mark, or to itself (a root); every round, each touching pair
+    hooks the larger of its two roots onto the smaller, and then each run jumps to its root. When
+    a round changes nothing, every run points to the first run of its mark.
     """
     height, width = mask.shape
     steps = np.diff(np.pad(mask, ((0, 0), (1, 1))).astype(np.int8), axis=1)
     rows, starts = np.nonzero(steps == 1)
     ends = np.nonzero(steps == -1)[1]                 # exclusive; same row-major order
-    parent = list(range(len(rows)))
-
-    def root(k):
-        while parent[k] != k:
-            parent[k] = parent[parent[k]]
-            k = parent[k]
-        return k
-
-    first = np.searchsorted(rows, np.arange(height + 1))   # row r's runs: first[r]:first[r+1]
-    for row in range(height - 1):
-        a, a_end, b, b_end = first[row], first[row + 1], first[row + 1], first[row + 2]
-        while a < a_end and b < b_end:                # two sorted lists of disjoint runs
-            if starts[b] <= ends[a] and starts[a] <= ends[b]:
-                parent[root(a)] = root(b)
-            if ends[a] < ends[b]:
-                a += 1
-            else:
-                b += 1
-    roots = np.array([root(k) for k in range(len(rows))], np.int64)
+    line = width + 2                                  # row * line + column: sorted like the runs
+    above = (rows - 1) * line
+    low = np.searchsorted(rows * line + ends, above + starts)           # first that ends late enough
+    high = np.searchsorted(rows * line + starts, above + ends, "right")  # past the last starting early
+    count = high - low
+    below = np.repeat(np.arange(len(rows)), count)                      # touching pairs: (upper, below)
+    upper = np.repeat(low - np.cumsum(count) + count, count) + np.arange(count.sum())
+    roots = np.arange(len(rows))
+    while True:
+        hooked = roots.copy()
+        smaller = np.minimum(roots[upper], roots[below])
+        np.minimum.at(hooked, roots[upper], smaller)
+        np.minimum.at(hooked, roots[below], smaller)
+        while not np.array_equal(hooked, hooked[hooked]):
+            hooked = hooked[hooked]
+        if np.array_equal(hooked, roots):
+            break
+        roots = hooked
     ids, run_label = np.unique(roots, return_inverse=True)
     labels = np.zeros(height * width, np.int32)
     lengths = ends - starts
     offsets = np.repeat(rows * width + starts - np.cumsum(lengths) + lengths, lengths)
     labels[offsets + np.arange(lengths.sum())] = np.repeat(run_label + 1, lengths)
     labels = labels.reshape(height, width)
-    marks = []
-    for k in range(len(ids)):
-        mine = run_label == k
-        marks.append({"ids": [k + 1], "x0": int(starts[mine].min()), "x1": int(ends[mine].max()),
-                      "y0": int(rows[mine].min()), "y1": int(rows[mine].max()) + 1,
-                      "mass": int(lengths[mine].sum())})
+    x0, x1 = np.full(len(ids), width), np.zeros(len(ids), np.intp)   # each mark's box, from
+    y0, y1 = np.full(len(ids), height), np.zeros(len(ids), np.intp)  # its runs' ends
+    np.minimum.at(x0, run_label, starts)
+    np.maximum.at(x1, run_label, ends)
+    np.minimum.at(y0, run_label, rows)
+    np.maximum.at(y1, run_label, rows + 1)
+    mass = np.bincount(run_label, weights=lengths, minlength=len(ids))
+    marks = [{"ids": [k + 1], "x0": int(x0[k]), "x1": int(x1[k]), "y0": int(y0[k]), "y1": int(y1[k]),
+              "mass": int(mass[k])} for k in range(len(ids))]
     return labels, marks
 
 
@@ -215,7 +221,7 @@ def _part_ink(ink: np.ndarray, labels: np.ndarray, mark: dict, x0: int, x1: int)
     belong to no other mark) -> (crop_to_ink of it, its box [x, y, width, height]), or None."""
     top, bottom = max(0, mark["y0"] - 2), min(ink.shape[0], mark["y1"] + 2)
     region = labels[top:bottom, x0:x1]
-    own = np.isin(region, mark["ids"])
+    own = np.isin(region, mark["ids"], kind="table")   # a lookup table: labels are small ints
     keep = own | ((region == 0) & _near(own))
     part = np.where(keep, ink[top:bottom, x0:x1], 0.0).astype(np.float32)
     if part.max() <= 0:
@@ -235,7 +241,7 @@ def _split(ink: np.ndarray, labels: np.ndarray, mark: dict, height: float, class
     width = mark["x1"] - mark["x0"]
     if width <= WIDE * min(height, mark["y1"] - mark["y0"]) or classify is None:
         return [(mnist_form(whole[0]), whole[1])]
-    own = np.isin(labels[mark["y0"]:mark["y1"], mark["x0"]:mark["x1"]], mark["ids"])
+    own = np.isin(labels[mark["y0"]:mark["y1"], mark["x0"]:mark["x1"]], mark["ids"], kind="table")
     columns = np.convolve((own * ink[mark["y0"]:mark["y1"], mark["x0"]:mark["x1"]]).sum(axis=0),
                           np.ones(3) / 3, mode="same")
     edge = max(1, int(PART * height))
