@@ -16,7 +16,8 @@ steps of reader/preprocess.py, one step per function:
    The line height is the median height of the tall marks, so digits of different sizes and a
    sloping line are measured alike.
 4. Specks, dots, dashes and ruled-line remnants, all shorter than SHORT of the line height, are
-   no digit and are dropped. More than MAX_DIGITS marks left: not a number (a page of text, a
+   no digit and are dropped; so are faint strokes (`_drop_faint`: a scratch, a stray pen line,
+   the edge of a scanned card), whose ink is under FAINT of the median mark's. More than MAX_DIGITS marks left: not a number (a page of text, a
    photograph), an ImageError.
 5. `_split`: a mark wider than WIDE times its height may hold touching digits. Candidate cuts
    are the columns where its ink is thinnest; the network reads every part between two
@@ -52,6 +53,7 @@ MAX_CUTS = 10      # the thinnest columns tried as cuts, per mark
 CUT_COST = 0.6     # a cut must win this much log-confidence per stroke it crosses ...
 BROAD = 1.4        # ... and a part wider than 1.4 times its height costs BROAD_COST per unit of
 BROAD_COST = 3.0   # aspect more: the network reads two squeezed digits as one, confidently
+FAINT = 0.15       # a mark with under 15% of the median mark's ink (its summed grey levels) is no digit
 MAX_DIGITS = 20    # more marks than this are not a number
 ONE_ASPECT = 1.3   # up to ONE_MAX_PARTS marks in a box at most 1.3 times as wide as tall ...
 ONE_MAX_PARTS = 3  # ... are read as one digit too, and are that digit if the network reads the
@@ -71,6 +73,7 @@ def read_number(image, name: str, classify) -> list:
     height = _line_height(marks)
     marks = _merge_pieces(marks, height)
     marks = [mark for mark in marks if mark["y1"] - mark["y0"] >= SHORT * height]
+    marks = _drop_faint(marks, labels, ink)
     if len(marks) > MAX_DIGITS:
         raise ImageError(f"{name}: {len(marks)} separate marks, more than a number has (at most "
                          f"{MAX_DIGITS} digits are read); is it a picture of a number?")
@@ -81,6 +84,17 @@ def read_number(image, name: str, classify) -> list:
         return [(ink_to_digit(ink, px, name), digits[0][1] if digits else [0, 0, *image.size])]
     whole = _as_one(ink, px, name, digits, classify)
     return [(whole, _union(digits))] if whole is not None else digits
+
+
+def _drop_faint(marks: list, labels: np.ndarray, ink: np.ndarray) -> list:
+    """The marks whose ink (the sum of their grey levels) is at least FAINT times the median
+    mark's. On the generated numbers the faintest digit, a thin 1 beside bold digits, has 24% of
+    the median; the stray strokes that MNIST digits carry at their edge, under 10%."""
+    if len(marks) < 2:
+        return marks
+    per_label = np.bincount(labels.ravel(), weights=ink.ravel())
+    amounts = np.array([per_label[mark["ids"]].sum() for mark in marks])
+    return [mark for mark, amount in zip(marks, amounts) if amount >= FAINT * np.median(amounts)]
 
 
 def _union(digits: list) -> list:
