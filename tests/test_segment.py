@@ -159,6 +159,20 @@ def test_no_digit_and_far_too_many_marks_are_one_error_line(mnist_data, capsys, 
     assert "separate marks, more than a number has" in many
 
 
+def test_a_faint_stray_stroke_between_digits_is_no_digit(mnist_data, capsys, tmp_path):
+    # A thin grey stroke as tall as the digits (a scratch, a scanned card's edge) in each gap:
+    # without the FAINT rule one of the three reads as a 1 ("20414" for 2044).
+    rng = np.random.default_rng(3)
+    chosen = [k for k in range(200) if mnist_data.test_labels[k] not in (1, 7)][:4]
+    ink, boxes = line(list(mnist_data.test_images[chosen]), rng, "clear")
+    for (x, y, width, height), (next_x, *_) in zip(boxes, boxes[1:]):
+        middle = (x + width + next_x) // 2
+        ink[y: y + height, middle: middle + 2] = np.maximum(ink[y: y + height, middle: middle + 2], 0.6)
+    render(ink, rng, "dark_on_white").save(tmp_path / "scratched.png")
+    _, out, _ = run(capsys, tmp_path / "scratched.png", "--json", "--model", SHIPPED)
+    assert json.loads(out)["text"] == "".join(str(mnist_data.test_labels[k]) for k in chosen)
+
+
 def test_digits_in_pieces_read_as_one_digit(mnist_data, capsys, tmp_path):
     pieces = [k for k in range(len(mnist_data.test_images))
               if len(label(mnist_data.test_images[k] > EDGE * 255)[1]) >= 2]
