@@ -36,7 +36,7 @@ steps of reader/preprocess.py, one step per function:
 import numpy as np
 
 from reader.errors import ImageError
-from reader.ink import _near
+from reader.ink import _near, quantile
 from reader.preprocess import EDGE, crop_to_ink, find_ink, ink_to_digit, mnist_form
 
 OVERLAP = 0.45     # marks whose columns overlap by 45% of the narrower one are one digit, ...
@@ -94,7 +94,8 @@ def _drop_faint(marks: list, labels: np.ndarray, ink: np.ndarray) -> list:
         return marks
     per_label = np.bincount(labels.ravel(), weights=ink.ravel())
     amounts = np.array([per_label[mark["ids"]].sum() for mark in marks])
-    return [mark for mark, amount in zip(marks, amounts) if amount >= FAINT * np.median(amounts)]
+    least = FAINT * quantile(amounts, 0.5)   # the median, without np.median's 40 ms import of numpy.ma
+    return [mark for mark, amount in zip(marks, amounts) if amount >= least]
 
 
 def _union(digits: list) -> list:
@@ -183,7 +184,7 @@ def _line_height(marks: list) -> float:
     if not marks:
         return 1.0
     heights = np.array([mark["y1"] - mark["y0"] for mark in marks])
-    return float(np.median(heights[heights >= 0.5 * heights.max()]))
+    return quantile(heights[heights >= 0.5 * heights.max()], 0.5)
 
 
 def _joined(a: dict, b: dict) -> dict:
