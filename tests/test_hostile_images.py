@@ -344,7 +344,7 @@ def test_tiled_shrinking_matches_shrinking_the_whole_image():
 def test_a_large_jpeg_is_decoded_at_a_fraction_of_its_size(tmp_path):
     _page_with_bar((4000, 3000)).convert("RGB").save(tmp_path / "photo.jpg", quality=90)
     image = open_image(tmp_path / "photo.jpg")
-    assert image.size == (1000, 750)                  # 1/4: the smallest draft of >= 512 px
+    assert image.size == (1000, 750) and image.mode == "L"   # 1/4 in grey: the smallest draft of >= 512 px
     small = preprocess(_page_with_bar((400, 300)))
     assert np.abs(preprocess(image).astype(float) - small).mean() / 255 < 0.01   # measured 0.002
 
