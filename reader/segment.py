@@ -7,7 +7,8 @@ steps of reader/preprocess.py, one step per function:
    (paper and uneven light subtracted, ruled lines and JPEG noise left out, either polarity), on
    the working image of at most 512 px.
 2. `label`: the 8-connected marks of the ink above EDGE of its brightest, found as runs of ink
-   along each row joined with those they touch in the next row (a union-find over the runs).
+   along each row joined with those they touch in the next row (found by binary search, joined
+   by hooking the roots of a forest of runs).
 3. `_merge_pieces`: the pieces of one digit become one mark: marks whose columns overlap by
    OVERLAP of the narrower one (a 4 or 7 drawn in two strokes), marks one above the other that
    share columns (a 5's detached flag above its body, a broken 1), and short or light marks (under
