@@ -194,3 +194,37 @@ def test_single_mnist_digits_still_read_as_one_digit_each(mnist_data, capsys, tm
     assert status == 0 and len(records) == 2000 and all(len(r["digits"]) == 1 for r in records)
     accuracy = np.mean([r["digit"] for r in records] == mnist_data.test_labels[:2000])
     assert accuracy >= 0.99, f"{accuracy:.2%}"
+
+
+def _flood_fill(mask: np.ndarray) -> list:
+    """The 8-connected blobs of a boolean image, one set of (row, col) each, by breadth-first
+    search: the plain way `label` must agree with."""
+    seen, blobs = np.zeros_like(mask), []
+    for start in zip(*np.nonzero(mask)):
+        if seen[start]:
+            continue
+        seen[start], blob, queue = True, set(), [start]
+        while queue:
+            r, c = queue.pop()
+            blob.add((r, c))
+            for dr in (-1, 0, 1):
+                for dc in (-1, 0, 1):
+                    n = (r + dr, c + dc)
+                    if 0 <= n[0] < mask.shape[0] and 0 <= n[1] < mask.shape[1] and mask[n] and not seen[n]:
+                        seen[n] = True
+                        queue.append(n)
+        blobs.append(frozenset(blob))
+    return blobs
+
+
+def test_label_finds_the_blobs_a_flood_fill_finds():
+    rng = np.random.default_rng(4)
+    for _ in range(300):
+        mask = rng.random(tuple(rng.integers(1, 30, 2))) < rng.uniform(0.1, 0.6)
+        labels, marks = label(mask)
+        blobs = {frozenset(zip(*np.nonzero(labels == k + 1))) for k in range(len(marks))}
+        assert blobs == set(_flood_fill(mask)) and not labels[~mask].any()
+        for k, mark in enumerate(marks):
+            rows, cols = np.nonzero(labels == k + 1)
+            assert (mark["x0"], mark["x1"], mark["y0"], mark["y1"], mark["mass"]) == \
+                (cols.min(), cols.max() + 1, rows.min(), rows.max() + 1, rows.size)
