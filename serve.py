@@ -69,7 +69,7 @@ def main(argv=None):
         return 2
     configure_for_kernels()   # before the first kernel loads BLAS
     print(f"model {printable(args.model)}; loading its kernels (compiling them, the first time "
-          "on a machine: about 20 s)", file=sys.stderr, flush=True)
+          "on a machine: one to two minutes)", file=sys.stderr, flush=True)
     network.warm_up()
     host, port = server.server_address[:2]
     shown = "127.0.0.1" if host == "0.0.0.0" else host

@@ -189,12 +189,12 @@ def check_progress(path, progress) -> dict:
 
 def compile_kernels() -> None:
     """Run one training step of a throwaway model, so that Numba compiles every kernel now
-    (about 20 s, the first run only) or loads them from its cache (later runs), and say so
+    (one to two minutes, the first run only) or loads them from its cache (later runs), and say so
     when it takes long. The real model's weights and random streams are not touched."""
     said = threading.Event()
 
     def say():
-        print("compiling the kernels (first run only, about 20 s) ...", file=sys.stderr, flush=True)
+        print("compiling the kernels (first run only, one to two minutes) ...", file=sys.stderr, flush=True)
         said.set()
     timer, started = threading.Timer(COMPILE_NOTICE_S, say), time.perf_counter()
     timer.start()

@@ -19,7 +19,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 REPO = Path(__file__).resolve().parents[1]
-START_SECONDS = 180   # the first start on a machine compiles the kernels (about 20 s here)
+START_SECONDS = 180   # the first start on a machine compiles the kernels (one to two minutes here)
 
 
 @dataclass

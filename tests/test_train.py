@@ -281,7 +281,7 @@ def test_slow_kernel_loading_is_announced_and_its_end_shown(train, monkeypatch, 
     monkeypatch.setattr(train, "COMPILE_NOTICE_S", 0.0)
     train.compile_kernels()
     first, second = capsys.readouterr().err.splitlines()
-    assert first == "compiling the kernels (first run only, about 20 s) ..."
+    assert first == "compiling the kernels (first run only, one to two minutes) ..."
     assert second.startswith("compiled in ") and "Numba's cache" in second
 
 
