@@ -66,9 +66,9 @@ def open_image(path, data: bytes | None = None) -> Image.Image:
     the blocks for free), to spare the memory of a full-size photo (other formats are decoded
     whole: an 88-Mpx RGBA PNG takes 350 MB, and `preprocess` reads it tile by tile). A JPEG is not
     reduced further, to just under the working size: on 1,000 photos of six digits that cost 5
-    numbers read right for 1 ms of the 23 each takes. Raises `ImageError` "PATH: problem" for a missing path, a
-    directory, an empty file, a file that is not an image, a truncated or corrupt image, and an
-    image over Pillow's decompression-bomb limit (`Image.MAX_IMAGE_PIXELS`; its warning, for
+    numbers read right for 1 ms of the 23 each takes. Raises `ImageError` "PATH: problem" for a
+    missing path, a directory, an empty file, a file that is not an image, a truncated or corrupt
+    image, and an image over Pillow's decompression-bomb limit (`Image.MAX_IMAGE_PIXELS`; its warning, for
     images between one and two times the limit, counts as an error too). With `data`, the image
     is read from those bytes instead (an upload to serve.py), and `path` only names it.
     """

@@ -18,8 +18,8 @@ steps of reader/preprocess.py, one step per function:
    sloping line are measured alike.
 4. Specks, dots, dashes and ruled-line remnants, all shorter than SHORT of the line height, are
    no digit and are dropped; so are faint strokes (`_drop_faint`: a scratch, a stray pen line,
-   the edge of a scanned card), whose ink is under FAINT of the median mark's. More than MAX_DIGITS marks left: not a number (a page of text, a
-   photograph), an ImageError.
+   the edge of a scanned card), whose ink is under FAINT of the median mark's. More than
+   MAX_DIGITS marks left: not a number (a page of text, a photograph), an ImageError.
 5. `_split`: a mark wider than WIDE times its height may hold touching digits. Candidate cuts
    are the columns where its ink is thinnest; the network reads every part between two
    candidate cuts (`classify`), and the cutting whose parts it reads most confidently wins
