@@ -124,13 +124,13 @@ def prepare(job, save_dir):
     if error:
         return path, None, error
     from reader.errors import ImageError
-    from reader.preprocess import open_image, preprocess
+    from reader.preprocess import full_size, open_image, preprocess
     from reader.segment import read_number
     name = printable(path)
     try:
         image = open_image(path)
         if SINGLE:
-            digits = [(preprocess(image, name=name), [0, 0, *image.size])]
+            digits = [(preprocess(image, name=name), [0, 0, *full_size(image)])]
         else:
             digits = read_number(image, name, CLASSIFY)
     except ImageError as error:

@@ -54,12 +54,17 @@ def json_line(path: str, readings: list, boxes: list) -> str:
 
 
 def annotate(image, readings: list, boxes: list):
-    """A copy of the PIL image, in colour, with each digit's box and the digit read above it."""
+    """A copy of the PIL image, in colour, with each digit's box and the digit read above it;
+    the boxes are in the file's pixels, which a JPEG decoded at a reduced scale has more of."""
     from PIL import ImageDraw
+
+    from reader.preprocess import REDUCED_BY
     copy = image.convert("RGB")
     draw = ImageDraw.Draw(copy)
     width = max(1, round(max(copy.size) / 300))
-    for probabilities, (x, y, w, h) in zip(readings, boxes):
+    factor = image.info.get(REDUCED_BY, 1)
+    for probabilities, box in zip(readings, boxes):
+        x, y, w, h = (round(v / factor) for v in box)
         draw.rectangle([x, y, x + w - 1, y + h - 1], outline=(255, 0, 0), width=width)
         draw.text((x + 1, max(0, y - 12)), str(int(np.argmax(probabilities))), fill=(255, 0, 0))
     return copy

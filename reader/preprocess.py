@@ -48,6 +48,7 @@ BOX = 20           # ... with the digit scaled to fit a 20x20 box
 CENTRE = 14.0      # ... and its centre of mass at row/column 14 (MNIST's lie in [13.5, 14.5])
 WORK_SIDE = 512    # larger images are area-averaged down to this longest side first ...
 TILE = 1024        # ... in tiles of about this side
+REDUCED_BY = "reader.reduced_by"   # image.info's key for the factor a JPEG was decoded smaller by
 OPAQUE_8BIT = ("1", "L", "P", "RGB", "CMYK", "YCbCr")   # modes without alpha, 8 bits a channel
 MIN_SIDE = 8       # a smaller image cannot hold a digit (scikit-learn's digits are 8x8) ...
 MAX_ASPECT = WORK_SIDE // MIN_SIDE   # ... nor can one whose short side would shrink below that
@@ -61,16 +62,19 @@ TYPICAL = 1.8      # ... to about this, MNIST's median stroke width
 def open_image(path, data: bytes | None = None) -> Image.Image:
     """Read any image file Pillow knows, fully decoded and turned upright by its EXIF orientation.
 
-    A colour JPEG is decoded straight to grey, and one more than twice as large as `preprocess`
-    works on at 1/2, 1/4 or 1/8 of its size instead (Pillow's `draft`: the JPEG decoder averages
-    the blocks for free), to spare the memory of a full-size photo (other formats are decoded
-    whole: an 88-Mpx RGBA PNG takes 350 MB, and `preprocess` reads it tile by tile). A JPEG is not
-    reduced further, to just under the working size: on 1,000 photos of six digits that cost 5
-    numbers read right for 1 ms of the 23 each takes. Raises `ImageError` "PATH: problem" for a
-    missing path, a directory, an empty file, a file that is not an image, a truncated or corrupt
-    image, and an image over Pillow's decompression-bomb limit (`Image.MAX_IMAGE_PIXELS`; its warning, for
-    images between one and two times the limit, counts as an error too). With `data`, the image
-    is read from those bytes instead (an upload to serve.py), and `path` only names it.
+    A JPEG more than twice as large as `preprocess` works on is decoded at 1/2, 1/4 or 1/8 of its
+    size instead (Pillow's `draft`: the JPEG decoder averages the blocks for free), to spare the
+    memory of a full-size photo (other formats are decoded whole: an 88-Mpx RGBA PNG takes 350 MB,
+    and `preprocess` reads it tile by tile); `image.info[REDUCED_BY]` then says by how much, so
+    that boxes are given in the file's own pixels (`full_size`). A JPEG is not reduced further, to
+    just under the working size: on 1,000 photos of six digits that cost 5 numbers read right for
+    1 ms of the 23 each takes.
+
+    Raises `ImageError` "PATH: problem" for a missing path, a directory, an empty file, a file that
+    is not an image, a truncated or corrupt image, and an image over Pillow's decompression-bomb
+    limit (`Image.MAX_IMAGE_PIXELS`; its warning, for images between one and two times the limit,
+    counts as an error too). With `data`, the image is read from those bytes instead (an upload to
+    serve.py), and `path` only names it.
     """
     path = Path(path)
     if data is None and not path.exists():
@@ -86,9 +90,12 @@ def open_image(path, data: bytes | None = None) -> Image.Image:
             warnings.simplefilter("ignore")   # odd but readable files: "TIFF tag past the end"
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(file)
+            width = image.size[0]
             if _shape_problem(*image.size) is None:
-                image.draft("L", _work_size(*image.size))   # a no-op but for JPEG
+                image.draft(None, _work_size(*image.size))   # a no-op but for JPEG
             image.load()    # decode now, so a truncated file fails here
+            if image.size[0] != width:
+                image.info[REDUCED_BY] = round(width / image.size[0])   # 2, 4 or 8
             ImageOps.exif_transpose(image, in_place=True)
             return image
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
@@ -124,13 +131,20 @@ def ink_to_digit(ink: np.ndarray, px: float, name: str = "image") -> np.ndarray:
 
 def find_ink(image: Image.Image, name: str = "image") -> tuple:
     """Steps 1-4: a PIL image -> (its ink, light on 0, at most WORK_SIDE px long; the size of one
-    of its pixels in the image's own pixels, over 1 if it was shrunk). reader/segment.py finds
+    of its pixels in the file's own pixels, over 1 if it was shrunk). reader/segment.py finds
     the ink of a whole number with it."""
     problem = _shape_problem(*image.size)
     if problem:
         raise ImageError(f"{name}: {problem}")
     grey = _to_grey(image, name)
-    return isolate_ink(_ink_light(grey), name), max(image.size) / max(grey.shape)
+    return isolate_ink(_ink_light(grey), name), max(full_size(image)) / max(grey.shape)
+
+
+def full_size(image: Image.Image) -> tuple:
+    """(width, height) in the file's own pixels: image.size, unless open_image decoded a JPEG at
+    a reduced scale."""
+    factor = image.info.get(REDUCED_BY, 1)
+    return image.size[0] * factor, image.size[1] * factor
 
 
 def mnist_form(crop: np.ndarray) -> np.ndarray:

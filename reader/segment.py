@@ -38,7 +38,7 @@ import numpy as np
 
 from reader.errors import ImageError
 from reader.ink import _near, quantile
-from reader.preprocess import EDGE, crop_to_ink, find_ink, ink_to_digit, mnist_form
+from reader.preprocess import EDGE, crop_to_ink, find_ink, full_size, ink_to_digit, mnist_form
 
 OVERLAP = 0.45     # marks whose columns overlap by 45% of the narrower one are one digit, ...
 STACKED = 0.5      # ... and so are marks one above the other (rows shared: under 50% of the shorter)
@@ -82,7 +82,7 @@ def read_number(image, name: str, classify) -> list:
     parts.sort(key=lambda part: part[1][0] + part[1][2] / 2)
     digits = [(digit, [round(v * px) for v in box]) for digit, box in parts]
     if len(digits) <= 1:   # one digit (or a dot): read from the whole ink, exactly as preprocess()
-        return [(ink_to_digit(ink, px, name), digits[0][1] if digits else [0, 0, *image.size])]
+        return [(ink_to_digit(ink, px, name), digits[0][1] if digits else [0, 0, *full_size(image)])]
     whole = _as_one(ink, px, name, digits, classify)
     return [(whole, _union(digits))] if whole is not None else digits
 

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
 from reader.errors import ImageError
-from reader.preprocess import _to_grey, _work_size, open_image, preprocess
+from reader.preprocess import _to_grey, _work_size, full_size, open_image, preprocess
 
 REPO = Path(__file__).resolve().parent.parent
 HOSTILE = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -344,7 +344,8 @@ def test_tiled_shrinking_matches_shrinking_the_whole_image():
 def test_a_large_jpeg_is_decoded_at_a_fraction_of_its_size(tmp_path):
     _page_with_bar((4000, 3000)).convert("RGB").save(tmp_path / "photo.jpg", quality=90)
     image = open_image(tmp_path / "photo.jpg")
-    assert image.size == (1000, 750) and image.mode == "L"   # 1/4 in grey: the smallest draft of >= 512 px
+    assert image.size == (1000, 750)                  # 1/4: the smallest draft of >= 512 px
+    assert full_size(image) == (4000, 3000)
     small = preprocess(_page_with_bar((400, 300)))
     assert np.abs(preprocess(image).astype(float) - small).mean() / 255 < 0.01   # measured 0.002
 

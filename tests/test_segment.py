@@ -108,6 +108,28 @@ def test_the_digits_boxes_hold_their_ink(mnist_data, capsys, tmp_path):
     assert checked >= 32
 
 
+def test_boxes_of_a_large_jpeg_are_in_its_own_pixels(mnist_data, capsys, tmp_path):
+    # A JPEG over twice the working size is decoded at a fraction of its size (open_image);
+    # the boxes must still be the file's pixels, and the annotated copy must draw them there.
+    chosen = [3, 2, 1, 18]
+    image, _ = number(list(mnist_data.test_images[chosen]), np.random.default_rng(0), "clear", "photo")
+    image = image.convert("RGB")
+    image.save(tmp_path / "small.jpg", quality=95)
+    image.resize((image.width * 4, image.height * 4)).save(tmp_path / "large.jpg", quality=95)
+    _, out, _ = run(capsys, tmp_path / "small.jpg", tmp_path / "large.jpg", "--json",
+                    "--save-preprocessed", tmp_path / "seen", "--model", SHIPPED)
+    small, large = (json.loads(line) for line in out.splitlines())
+    assert small["text"] == large["text"] == "0123"
+    for a, b in zip(small["digits"], large["digits"]):
+        assert np.abs(4 * np.array(a["box"]) - b["box"]).max() <= 12, (a["box"], b["box"])
+    drawn = np.asarray(Image.open(tmp_path / "seen" / "00001_large_read.png"))
+    factor = 4 * image.width // drawn.shape[1]                   # decoded at 1/4: 4 file px a pixel
+    assert factor == 4
+    x, y, w, h = (round(v / factor) for v in large["digits"][0]["box"])
+    red = (drawn[..., 0] > 200) & (drawn[..., 1] < 60)
+    assert red[y: y + h, x].mean() > 0.9 and red[y, x: x + w].mean() > 0.9   # the box's left and top
+
+
 def test_json_schema_and_text_line_of_a_number(mnist_data, capsys, tmp_path):
     chosen = [3, 2, 1, 18]                                      # 0 1 2 3: well-written digits
     image, _ = number(list(mnist_data.test_images[chosen]), np.random.default_rng(0), "clear", "photo")
