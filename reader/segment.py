@@ -9,6 +9,8 @@ steps of reader/preprocess.py, one step per function:
 2. `label`: the 8-connected marks of the ink above EDGE of its brightest, found as runs of ink
    along each row joined with those they touch in the next row (found by binary search, joined
    by hooking the roots of a forest of runs).
+   `_drop_lines`: a long thin vertical line far taller than the rest (a notebook's margin, a
+   table's border) is no digit, and its ink goes.
 3. `_merge_pieces`: the pieces of one digit become one mark: marks whose columns overlap by
    OVERLAP of the narrower one (a 4 or 7 drawn in two strokes), marks one above the other that
    share columns (a 5's detached flag above its body, a broken 1), and short or light marks (under
@@ -40,6 +42,8 @@ from reader.errors import ImageError
 from reader.ink import _near, quantile
 from reader.preprocess import EDGE, crop_to_ink, find_ink, full_size, ink_to_digit, mnist_form
 
+LINE = 8.0         # a mark 8 times as tall as wide ...
+TALL_LINE = 1.5    # ... and 1.5 times as tall as any other is a margin line or a border
 OVERLAP = 0.45     # marks whose columns overlap by 45% of the narrower one are one digit, ...
 STACKED = 0.5      # ... and so are marks one above the other (rows shared: under 50% of the shorter)
 TALLEST = 2.0      # ... unless together they are over twice as tall as the tallest (two lines)
@@ -71,6 +75,7 @@ def read_number(image, name: str, classify) -> list:
     only a dot); ImageError "NAME: no digit found" without ink, or for far too many marks."""
     ink, px = find_ink(image, name)
     labels, marks = label(ink > EDGE * ink.max())
+    marks, ink = _drop_lines(marks, labels, ink)
     height = _line_height(marks)
     marks = _merge_pieces(marks, height)
     marks = [mark for mark in marks if mark["y1"] - mark["y0"] >= SHORT * height]
@@ -85,6 +90,22 @@ def read_number(image, name: str, classify) -> list:
         return [(ink_to_digit(ink, px, name), digits[0][1] if digits else [0, 0, *full_size(image)])]
     whole = _as_one(ink, px, name, digits, classify)
     return [(whole, _union(digits))] if whole is not None else digits
+
+
+def _drop_lines(marks: list, labels: np.ndarray, ink: np.ndarray) -> tuple:
+    """Step 2b: a notebook's margin line, a table's border or a frame's edge is no digit: a mark at
+    least LINE times as tall as it is wide and TALL_LINE times as tall as every mark that is not
+    such a line. -> (the other marks, the ink without the lines')."""
+    lines = [mark for mark in marks if mark["y1"] - mark["y0"] >= LINE * (mark["x1"] - mark["x0"])]
+    others = [mark for mark in marks if mark not in lines]
+    if not lines or not others:
+        return marks, ink
+    tallest = max(mark["y1"] - mark["y0"] for mark in others)
+    lines = [mark for mark in lines if mark["y1"] - mark["y0"] >= TALL_LINE * tallest]
+    if not lines:
+        return marks, ink
+    ink = np.where(np.isin(labels, [k for mark in lines for k in mark["ids"]]), 0.0, ink)
+    return [mark for mark in marks if mark not in lines], ink.astype(np.float32)
 
 
 def _drop_faint(marks: list, labels: np.ndarray, ink: np.ndarray) -> list:
