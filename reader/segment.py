@@ -9,6 +9,8 @@ steps of reader/preprocess.py, one step per function:
 2. `label`: the 8-connected marks of the ink above EDGE of its brightest, found as runs of ink
    along each row joined with those they touch in the next row (found by binary search, joined
    by hooking the roots of a forest of runs).
+   `_without_rules`: long horizontal strokes (an underline, a form's rule, the top and bottom of
+   a box drawn round the number) are taken out of the ink, and its marks found again.
    `_drop_lines`: a long thin vertical line far taller than the rest (a notebook's margin, a
    table's border) is no digit, and its ink goes.
 3. `_merge_pieces`: the pieces of one digit become one mark: marks whose columns overlap by
@@ -42,6 +44,8 @@ from reader.errors import ImageError
 from reader.ink import _near, quantile
 from reader.preprocess import EDGE, crop_to_ink, find_ink, full_size, ink_to_digit, mnist_form
 
+RULE_RUN = 12.0    # a run of ink along a row 12 times the median run's length ...
+RULE_LONG = 1.3    # ... and 1.3 times as long as its mark is tall is a rule or an underline
 LINE = 8.0         # a mark 8 times as tall as wide ...
 TALL_LINE = 1.5    # ... and 1.5 times as tall as any other is a margin line or a border
 OVERLAP = 0.45     # marks whose columns overlap by 45% of the narrower one are one digit, ...
@@ -75,6 +79,10 @@ def read_number(image, name: str, classify) -> list:
     only a dot); ImageError "NAME: no digit found" without ink, or for far too many marks."""
     ink, px = find_ink(image, name)
     labels, marks = label(ink > EDGE * ink.max())
+    ruled = _without_rules(ink, labels, marks)
+    if ruled is not None:
+        ink = ruled
+        labels, marks = label(ink > EDGE * ink.max())
     marks, ink = _drop_lines(marks, labels, ink)
     height = _line_height(marks)
     marks = _merge_pieces(marks, height)
@@ -90,6 +98,28 @@ def read_number(image, name: str, classify) -> list:
         return [(ink_to_digit(ink, px, name), digits[0][1] if digits else [0, 0, *full_size(image)])]
     whole = _as_one(ink, px, name, digits, classify)
     return [(whole, _union(digits))] if whole is not None else digits
+
+
+def _without_rules(ink: np.ndarray, labels: np.ndarray, marks: list):
+    """Step 2a: the ink without its long horizontal strokes (an underline, a form's rule, a box's
+    top and bottom), or None if it has none: the pixels, with those up to 2 px above and below, of
+    every run of ink along a row that is at least RULE_RUN times as long as the median run (about
+    a stroke's width: most runs cross a stroke) and RULE_LONG times as long as its mark is tall.
+    The longest bar of a digit (a 7's, a 2's) is shorter than the digit is tall."""
+    steps = np.diff(np.pad(labels > 0, ((0, 0), (1, 1))).astype(np.int8), axis=1)
+    rows, starts = np.nonzero(steps == 1)
+    ends = np.nonzero(steps == -1)[1]
+    lengths = ends - starts
+    if not lengths.size:
+        return None
+    tall = np.array([mark["y1"] - mark["y0"] for mark in marks])[labels[rows, starts] - 1]
+    long = (lengths >= RULE_RUN * quantile(lengths, 0.5)) & (lengths >= RULE_LONG * tall)
+    if not long.any():
+        return None
+    rule = np.zeros(ink.shape, bool)
+    for row, start, end in zip(rows[long], starts[long], ends[long]):
+        rule[max(0, row - 2): row + 3, start:end] = True
+    return np.where(rule, 0.0, ink).astype(np.float32)
 
 
 def _drop_lines(marks: list, labels: np.ndarray, ink: np.ndarray) -> tuple:
