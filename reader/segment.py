@@ -9,10 +9,10 @@ steps of reader/preprocess.py, one step per function:
 2. `label`: the 8-connected marks of the ink above EDGE of its brightest, found as runs of ink
    along each row joined with those they touch in the next row (found by binary search, joined
    by hooking the roots of a forest of runs).
-   `_without_rules`: long horizontal strokes (an underline, a form's rule, the top and bottom of
-   a box drawn round the number) are taken out of the ink, and its marks found again.
-   `_drop_lines`: a long thin vertical line far taller than the rest (a notebook's margin, a
-   table's border) is no digit, and its ink goes.
+   What is no digit goes (reader/clutter.py): long horizontal strokes (an underline, a form's
+   rule, the top and bottom of a box drawn round the number) leave the ink, and its marks are
+   found again; so do thin vertical lines far taller than the rest (a notebook's margin, a
+   table's border) or joined to a rule at both ends (a box's sides).
 3. `_merge_pieces`: the pieces of one digit become one mark: marks whose columns overlap by
    OVERLAP of the narrower one (a 4 or 7 drawn in two strokes), marks one above the other that
    share columns (a 5's detached flag above its body, a broken 1), and short or light marks (under
@@ -21,8 +21,8 @@ steps of reader/preprocess.py, one step per function:
    The line height is the median height of the tall marks, so digits of different sizes and a
    sloping line are measured alike.
 4. Specks, dots, dashes and ruled-line remnants, all shorter than SHORT of the line height, are
-   no digit and are dropped; so are faint strokes (`_drop_faint`: a scratch, a stray pen line,
-   the edge of a scanned card), whose ink is under FAINT of the median mark's. More than
+   no digit and are dropped; so are faint strokes (`drop_faint`: a scratch, a stray pen line,
+   the edge of a scanned card), whose ink is a small share of the median mark's. More than
    MAX_DIGITS marks left: not a number (a page of text, a photograph), an ImageError.
 5. `_split`: a mark wider than WIDE times its height may hold touching digits. Candidate cuts
    are the columns where its ink is thinnest; the network reads every part between two
@@ -40,14 +40,11 @@ steps of reader/preprocess.py, one step per function:
 """
 import numpy as np
 
+from reader.clutter import drop_faint, drop_lines, without_rules
 from reader.errors import ImageError
 from reader.ink import _near, quantile
 from reader.preprocess import EDGE, crop_to_ink, find_ink, full_size, ink_to_digit, mnist_form
 
-RULE_RUN = 12.0    # a run of ink along a row 12 times the median run's length ...
-RULE_LONG = 1.3    # ... and 1.3 times as long as its mark is tall is a rule or an underline
-LINE = 8.0         # a mark 8 times as tall as wide ...
-TALL_LINE = 1.5    # ... and 1.5 times as tall as any other is a margin line or a border
 OVERLAP = 0.45     # marks whose columns overlap by 45% of the narrower one are one digit, ...
 STACKED = 0.5      # ... and so are marks one above the other (rows shared: under 50% of the shorter)
 TALLEST = 2.0      # ... unless together they are over twice as tall as the tallest (two lines)
@@ -62,7 +59,6 @@ MAX_CUTS = 10      # the thinnest columns tried as cuts, per mark
 CUT_COST = 0.6     # a cut must win this much log-confidence per stroke it crosses ...
 BROAD = 1.4        # ... and a part wider than 1.4 times its height costs BROAD_COST per unit of
 BROAD_COST = 3.0   # aspect more: the network reads two squeezed digits as one, confidently
-FAINT = 0.15       # a mark with under 15% of the median mark's ink (its summed grey levels) is no digit
 MAX_DIGITS = 20    # more marks than this are not a number
 ONE_ASPECT = 1.3   # up to ONE_MAX_PARTS marks in a box at most 1.3 times as wide as tall ...
 ONE_MAX_PARTS = 3  # ... are read as one digit too, and are that digit if the network reads the
@@ -79,15 +75,14 @@ def read_number(image, name: str, classify) -> list:
     only a dot); ImageError "NAME: no digit found" without ink, or for far too many marks."""
     ink, px = find_ink(image, name)
     labels, marks = label(ink > EDGE * ink.max())
-    ruled = _without_rules(ink, labels, marks)
-    if ruled is not None:
-        ink = ruled
+    ink, rules = without_rules(ink, labels, marks)
+    if rules is not None:                   # the marks again, without the rules
         labels, marks = label(ink > EDGE * ink.max())
-    marks, ink = _drop_lines(marks, labels, ink)
+    marks, ink = drop_lines(marks, labels, ink, rules)
     height = _line_height(marks)
     marks = _merge_pieces(marks, height)
     marks = [mark for mark in marks if mark["y1"] - mark["y0"] >= SHORT * height]
-    marks = _drop_faint(marks, labels, ink)
+    marks = drop_faint(marks, labels, ink)
     if len(marks) > MAX_DIGITS:
         raise ImageError(f"{name}: {len(marks)} separate marks, more than a number has (at most "
                          f"{MAX_DIGITS} digits are read); is it a picture of a number?")
@@ -98,56 +93,6 @@ def read_number(image, name: str, classify) -> list:
         return [(ink_to_digit(ink, px, name), digits[0][1] if digits else [0, 0, *full_size(image)])]
     whole = _as_one(ink, px, name, digits, classify)
     return [(whole, _union(digits))] if whole is not None else digits
-
-
-def _without_rules(ink: np.ndarray, labels: np.ndarray, marks: list):
-    """Step 2a: the ink without its long horizontal strokes (an underline, a form's rule, a box's
-    top and bottom), or None if it has none: the pixels, with those up to 2 px above and below, of
-    every run of ink along a row that is at least RULE_RUN times as long as the median run (about
-    a stroke's width: most runs cross a stroke) and RULE_LONG times as long as its mark is tall.
-    The longest bar of a digit (a 7's, a 2's) is shorter than the digit is tall."""
-    steps = np.diff(np.pad(labels > 0, ((0, 0), (1, 1))).astype(np.int8), axis=1)
-    rows, starts = np.nonzero(steps == 1)
-    ends = np.nonzero(steps == -1)[1]
-    lengths = ends - starts
-    if not lengths.size:
-        return None
-    tall = np.array([mark["y1"] - mark["y0"] for mark in marks])[labels[rows, starts] - 1]
-    long = (lengths >= RULE_RUN * quantile(lengths, 0.5)) & (lengths >= RULE_LONG * tall)
-    if not long.any():
-        return None
-    rule = np.zeros(ink.shape, bool)
-    for row, start, end in zip(rows[long], starts[long], ends[long]):
-        rule[max(0, row - 2): row + 3, start:end] = True
-    return np.where(rule, 0.0, ink).astype(np.float32)
-
-
-def _drop_lines(marks: list, labels: np.ndarray, ink: np.ndarray) -> tuple:
-    """Step 2b: a notebook's margin line, a table's border or a frame's edge is no digit: a mark at
-    least LINE times as tall as it is wide and TALL_LINE times as tall as every mark that is not
-    such a line. -> (the other marks, the ink without the lines')."""
-    lines = [mark for mark in marks if mark["y1"] - mark["y0"] >= LINE * (mark["x1"] - mark["x0"])]
-    others = [mark for mark in marks if mark not in lines]
-    if not lines or not others:
-        return marks, ink
-    tallest = max(mark["y1"] - mark["y0"] for mark in others)
-    lines = [mark for mark in lines if mark["y1"] - mark["y0"] >= TALL_LINE * tallest]
-    if not lines:
-        return marks, ink
-    ink = np.where(np.isin(labels, [k for mark in lines for k in mark["ids"]]), 0.0, ink)
-    return [mark for mark in marks if mark not in lines], ink.astype(np.float32)
-
-
-def _drop_faint(marks: list, labels: np.ndarray, ink: np.ndarray) -> list:
-    """The marks whose ink (the sum of their grey levels) is at least FAINT times the median
-    mark's. On the generated numbers the faintest digit, a thin 1 beside bold digits, has 24% of
-    the median; the stray strokes that MNIST digits carry at their edge, under 10%."""
-    if len(marks) < 2:
-        return marks
-    per_label = np.bincount(labels.ravel(), weights=ink.ravel())
-    amounts = np.array([per_label[mark["ids"]].sum() for mark in marks])
-    least = FAINT * quantile(amounts, 0.5)   # the median, without np.median's 40 ms import of numpy.ma
-    return [mark for mark, amount in zip(marks, amounts) if amount >= least]
 
 
 def _union(digits: list) -> list:
