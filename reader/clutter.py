@@ -13,7 +13,7 @@ that MNIST digits carry at their edge under 10%.
 """
 import numpy as np
 
-from reader.ink import quantile
+from reader.ink import quantile, row_runs
 
 RULE_RUN = 12.0    # a run of ink along a row 12 times the median run's length ...
 RULE_LONG = 1.3    # ... and 1.3 times as long as its mark is tall is a rule or an underline
@@ -30,9 +30,7 @@ def without_rules(ink: np.ndarray, labels: np.ndarray, marks: list) -> tuple:
     (about a stroke's width: most runs cross a stroke) and RULE_LONG times as long as its mark is
     tall; its pixels go, with those up to 2 px above and below (its anti-aliased edges). The
     longest bar of a digit (a 7's, a 2's) is shorter than the digit is tall."""
-    steps = np.diff(np.pad(labels > 0, ((0, 0), (1, 1))).astype(np.int8), axis=1)
-    rows, starts = np.nonzero(steps == 1)
-    ends = np.nonzero(steps == -1)[1]
+    rows, starts, ends = row_runs(labels > 0)
     lengths = ends - starts
     if not lengths.size:
         return ink, None

@@ -58,6 +58,14 @@ def quantile(values: np.ndarray, q: float) -> float:
     return float(ranked[below] + (position - below) * (ranked[above] - ranked[below]))
 
 
+def row_runs(mask: np.ndarray) -> tuple:
+    """The runs of true pixels along each row of a boolean image, in row-major order -> (rows,
+    starts, ends), ends excluded: where each row, padded with False, steps up and down."""
+    steps = np.diff(np.pad(mask, ((0, 0), (1, 1))).astype(np.int8), axis=1)
+    rows, starts = np.nonzero(steps == 1)
+    return rows, starts, np.nonzero(steps == -1)[1]
+
+
 def _near(mask: np.ndarray) -> np.ndarray:
     """The pixels within 2 px (a 5x5 square) of a true pixel: any of 5 rows, then of 5 columns."""
     padded = pad(mask, 2)

@@ -42,7 +42,7 @@ import numpy as np
 
 from reader.clutter import drop_faint, drop_lines, without_rules
 from reader.errors import ImageError
-from reader.ink import _near, quantile
+from reader.ink import _near, quantile, row_runs
 from reader.preprocess import EDGE, crop_to_ink, find_ink, full_size, ink_to_digit, mnist_form
 
 OVERLAP = 0.45     # marks whose columns overlap by 45% of the narrower one are one digit, ...
@@ -127,7 +127,7 @@ def label(mask: np.ndarray) -> tuple:
     list of dicts with the mark's `ids` (its label numbers), its box x0, x1, y0, y1 (ends
     excluded) and `mass`, its number of pixels).
 
-    Each row's runs of true pixels are found at once by NumPy (where the row steps up and down).
+    Each row's runs of true pixels are found at once by NumPy (`reader.ink.row_runs`).
     A run touches the runs of the row above that end at or after its start and start at or before
     its end (ends excluded, so a diagonal step counts): a contiguous range of that row's runs,
     found for every run at once by a binary search. The runs that touch form the marks: each run
@@ -136,9 +136,7 @@ def label(mask: np.ndarray) -> tuple:
     a round changes nothing, every run points to the first run of its mark.
     """
     height, width = mask.shape
-    steps = np.diff(np.pad(mask, ((0, 0), (1, 1))).astype(np.int8), axis=1)
-    rows, starts = np.nonzero(steps == 1)
-    ends = np.nonzero(steps == -1)[1]                 # exclusive; same row-major order
+    rows, starts, ends = row_runs(mask)
     line = width + 2                                  # row * line + column: sorted like the runs
     above = (rows - 1) * line
     low = np.searchsorted(rows * line + ends, above + starts)           # first that ends late enough
