@@ -41,7 +41,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from reader.errors import ImageError
-from reader.ink import MIN_CONTRAST, isolate_ink, pad, quantile
+from reader.ink import MIN_CONTRAST, isolate_ink, pad, quantile, sample
 
 SIZE = 28          # MNIST images are 28x28
 BOX = 20           # ... with the digit scaled to fit a 20x20 box
@@ -272,7 +272,8 @@ def _ink_light(grey: np.ndarray) -> np.ndarray:
     range, from the darkest pixel to the lightest.
     """
     border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    low, high = quantile(grey, 0.001), quantile(grey, 0.999)
+    levels = sample(grey)
+    low, high = quantile(levels, 0.001), quantile(levels, 0.999)
     if high - low < MIN_CONTRAST:
         low, high = float(grey.min()), float(grey.max())
     return 1.0 - grey if quantile(border, 0.5) > (low + high) / 2 else grey
