@@ -323,7 +323,7 @@ def save_annotated(path, readings, boxes, args):
     from reader.preprocess import open_image
     target = copy_name(args.save_preprocessed, args.index_of[path], path, "_read")
     try:
-        annotate(open_image(path), readings, boxes).save(target)
+        annotate(open_image(path, colour=True), readings, boxes).save(target)
     except Exception as error:
         return f"{printable(path)}: could not save its annotated copy {printable(target)} ({internal(error)})"
     return None

@@ -167,6 +167,21 @@ def test_save_preprocessed_writes_each_digit_and_an_annotated_copy(mnist_data, c
     assert red.sum() > 100                                      # the boxes are drawn
 
 
+def test_a_colour_jpeg_is_read_in_grey_and_annotated_in_colour(mnist_data, capsys, tmp_path):
+    """open_image decodes a colour JPEG straight to grey, for reading; the annotated copy is
+    the photo itself, in its colours (the paper of a "photo" is yellowish: less blue)."""
+    from reader.preprocess import open_image
+    image, _ = number(list(mnist_data.test_images[[3, 2, 1]]), np.random.default_rng(1), "clear", "photo")
+    image.save(tmp_path / "num.jpg", quality=95)
+    assert open_image(tmp_path / "num.jpg").mode == "L"
+    status, out, _ = run(capsys, tmp_path / "num.jpg", "--model", SHIPPED, "--save-preprocessed",
+                         tmp_path / "seen")
+    assert status == 0 and out.split()[1] == "".join(map(str, mnist_data.test_labels[[3, 2, 1]]))
+    annotated = np.asarray(Image.open(tmp_path / "seen" / "00000_num_read.png")).astype(int)
+    paper = annotated[:10, :10].reshape(-1, 3).mean(axis=0)
+    assert paper[0] - paper[2] > 8, paper                        # red above blue: still in colour
+
+
 def test_no_digit_and_far_too_many_marks_are_one_error_line(mnist_data, capsys, tmp_path):
     Image.new("L", (300, 100), 255).save(tmp_path / "blank.png")
     page = np.zeros((4 * 40, 12 * 40), np.uint8)               # a page of 48 digits
