@@ -41,7 +41,7 @@ NUMPY_MAX_IMAGES = 64
 # ms (a photo).
 POOL_MIN_IMAGES = 200
 WORKERS = 2
-CHUNK = 50         # images handed to a worker at a time
+CHUNK = 20         # images handed to a worker at a time
 MAX_DEATHS = 5     # worker processes that may die (killed by the system) before the run gives up
 NAME_MAX = 120  # bytes of an input's name kept in its preprocessed copy's (file names end at 255)
 SINGLE = False     # --single: the whole image is one digit      } prepare()'s settings, given to
