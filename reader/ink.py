@@ -15,7 +15,7 @@ MIN_CONTRAST = 0.1 # ink less than 10% of full scale above the paper is not a di
 SPECK = 0.05       # blobs with less than 5% of the biggest blob's ink are specks ...
 GRID = 16          # ... found on a grid of at most 16x16 cells
 STRONG = 0.4       # strong ink reaches at least 40% of the ink's peak level
-SAMPLE = 10000     # levels, noise and thresholds are measured on about this many pixels
+SAMPLE = 20000     # levels, noise and thresholds are measured on about this many pixels
 
 
 def isolate_ink(ink: np.ndarray, name: str) -> np.ndarray:
