@@ -24,13 +24,9 @@ steps of reader/preprocess.py, one step per function:
    no digit and are dropped; so are faint strokes (`drop_faint`: a scratch, a stray pen line,
    the edge of a scanned card), whose ink is a small share of the median mark's. More than
    MAX_DIGITS marks left: not a number (a page of text, a photograph), an ImageError.
-5. `_split`: a mark wider than WIDE times its height may hold touching digits. Candidate cuts
-   are the columns where its ink is thinnest; the network reads every part between two
-   candidate cuts (`classify`), and the cutting whose parts it reads most confidently wins
-   (segmentation by recognition), the uncut mark included. A cut costs CUT_COST per stroke it
-   crosses, and a part
-   broader than BROAD times its height BROAD_COST per unit of aspect, for the network reads a
-   single digit cut in two, or two digits squeezed into one box, confidently too.
+5. `split_mark` (reader/split.py): a mark wider than its height may hold touching digits. It
+   is cut along paths through its thinnest ink into the parts the network reads most
+   confidently (segmentation by recognition), the uncut mark included.
 6. Left to right by the centre of each digit's columns, which a slope or jittered baseline does
    not reorder. A few digits found in a compact box (`_as_one`: no wider than ONE_ASPECT
    times its height) are one digit in pieces if the network reads the whole more confidently
@@ -42,8 +38,9 @@ import numpy as np
 
 from reader.clutter import drop_faint, drop_lines, without_rules
 from reader.errors import ImageError
-from reader.ink import _near, quantile, row_runs
-from reader.preprocess import EDGE, crop_to_ink, find_ink, full_size, ink_to_digit, mnist_form
+from reader.ink import quantile, row_runs
+from reader.preprocess import EDGE, find_ink, full_size, ink_to_digit
+from reader.split import split_mark
 
 OVERLAP = 0.45     # marks whose columns overlap by 45% of the narrower one are one digit, ...
 STACKED = 0.5      # ... and so are marks one above the other (rows shared: under 50% of the shorter)
@@ -51,14 +48,6 @@ TALLEST = 2.0      # ... unless together they are over twice as tall as the tall
 SHORT = 0.4        # a mark under 40% of the line height is a piece of a digit, or no digit
 NEAR = 0.15        # ... a piece, if it is within 15% of the line height of a taller mark
 SPECK_MASS = 0.25  # so is a mark with under 25% of the biggest mark's ink pixels
-WIDE = 1.0        # marks wider than their height (or the line's) are tried for touching digits
-PART = 0.15        # a part cut from a mark is at least 15% of the line height wide ...
-MAX_PART = 1.3     # ... and at most 1.3 line heights wide, ...
-PART_HEIGHT = 0.6  # ... and at least 60% of the line height tall
-MAX_CUTS = 10      # the thinnest columns tried as cuts, per mark
-CUT_COST = 0.6     # a cut must win this much log-confidence per stroke it crosses ...
-BROAD = 1.4        # ... and a part wider than 1.4 times its height costs BROAD_COST per unit of
-BROAD_COST = 3.0   # aspect more: the network reads two squeezed digits as one, confidently
 MAX_DIGITS = 20    # more marks than this are not a number
 ONE_ASPECT = 1.3   # up to ONE_MAX_PARTS marks in a box at most 1.3 times as wide as tall ...
 ONE_MAX_PARTS = 3  # ... are read as one digit too, and are that digit if the network reads the
@@ -86,7 +75,7 @@ def read_number(image, name: str, classify) -> list:
     if len(marks) > MAX_DIGITS:
         raise ImageError(f"{name}: {len(marks)} separate marks, more than a number has (at most "
                          f"{MAX_DIGITS} digits are read); is it a picture of a number?")
-    parts = [part for mark in marks for part in _split(ink, labels, mark, height, classify)]
+    parts = [part for mark in marks for part in split_mark(ink, labels, mark, height, classify)]
     parts.sort(key=lambda part: part[1][0] + part[1][2] / 2)
     digits = [(digit, [round(v * px) for v in box]) for digit, box in parts]
     if len(digits) <= 1:   # one digit (or a dot): read from the whole ink, exactly as preprocess()
@@ -224,71 +213,3 @@ def _merge_pieces(marks: list, height: float) -> list:
         else:
             tall.append(mark)                          # dropped as too short, unless joined
     return tall
-
-
-def _part_ink(ink: np.ndarray, labels: np.ndarray, mark: dict, x0: int, x1: int) -> tuple:
-    """The ink of `mark` between columns x0 and x1 (with the faint edges within 2 px of it that
-    belong to no other mark) -> (crop_to_ink of it, its box [x, y, width, height]), or None."""
-    top, bottom = max(0, mark["y0"] - 2), min(ink.shape[0], mark["y1"] + 2)
-    region = labels[top:bottom, x0:x1]
-    own = np.isin(region, mark["ids"], kind="table")   # a lookup table: labels are small ints
-    keep = own | ((region == 0) & _near(own))
-    part = np.where(keep, ink[top:bottom, x0:x1], 0.0).astype(np.float32)
-    if part.max() <= 0:
-        return None
-    inside = part > EDGE * part.max()
-    rows, cols = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
-    box = [x0 + cols[0], top + rows[0], cols[-1] - cols[0] + 1, rows[-1] - rows[0] + 1]
-    return crop_to_ink(part), box
-
-
-def _split(ink: np.ndarray, labels: np.ndarray, mark: dict, height: float, classify) -> list:
-    """The digits of one mark -> [(28x28, box), ...]: the mark whole, or cut at the thinnest
-    columns into the parts the network reads most confidently (a dynamic programme over the
-    candidate cuts; each part's score is the log of its top probability)."""
-    left, right = max(0, mark["x0"] - 2), min(ink.shape[1], mark["x1"] + 2)
-    whole = _part_ink(ink, labels, mark, left, right)
-    width = mark["x1"] - mark["x0"]
-    if width <= WIDE * min(height, mark["y1"] - mark["y0"]) or classify is None:
-        return [(mnist_form(whole[0]), whole[1])]
-    own = np.isin(labels[mark["y0"]:mark["y1"], mark["x0"]:mark["x1"]], mark["ids"], kind="table")
-    columns = np.convolve((own * ink[mark["y0"]:mark["y1"], mark["x0"]:mark["x1"]]).sum(axis=0),
-                          np.ones(3) / 3, mode="same")
-    edge = max(1, int(PART * height))
-    inner = np.arange(edge, len(columns) - edge)
-    minima = inner[(columns[inner] <= columns[inner - 1]) & (columns[inner] <= columns[inner + 1])]
-    cuts = []
-    for c in minima[np.argsort(columns[minima], kind="stable")]:
-        if all(abs(c - other) >= edge for other in cuts):
-            cuts.append(int(c))
-        if len(cuts) == MAX_CUTS:
-            break
-    points = [left] + sorted(mark["x0"] + c for c in cuts) + [right]
-    spans = [(i, j) for i in range(len(points)) for j in range(i + 1, len(points))
-             if (i, j) == (0, len(points) - 1)
-             or PART * height <= points[j] - points[i] <= MAX_PART * height]
-    parts = {(i, j): _part_ink(ink, labels, mark, points[i], points[j]) for i, j in spans}
-    parts = {span: part for span, part in parts.items() if part is not None
-             and (span == (0, len(points) - 1) or part[1][3] >= PART_HEIGHT * height)}
-    spans = list(parts)
-    digits = [mnist_form(parts[span][0]) for span in spans]
-    scores = np.log(np.maximum(np.asarray(classify(digits)).max(axis=1), 1e-9))
-    aspects = np.array([parts[span][1][2] / parts[span][1][3] for span in spans])
-    scores -= BROAD_COST * np.maximum(0.0, aspects - BROAD)
-    score = dict(zip(spans, scores))
-    crossings = [max(1, int(np.count_nonzero(np.diff(np.concatenate(([0], own[:, p - mark["x0"]], [0]))
-                                                    .astype(np.int8)) == 1)))
-                 if 0 < k < len(points) - 1 else 0 for k, p in enumerate(points)]
-    best = [(0.0, None)] + [(-np.inf, None)] * (len(points) - 1)   # best[j]: cut up to points[j]
-    for j in range(1, len(points)):
-        for i in range(j):
-            if (i, j) in score and best[i][0] > -np.inf:
-                total = best[i][0] + score[i, j] - (CUT_COST * crossings[i] if i else 0.0)
-                if total > best[j][0]:
-                    best[j] = (total, i)
-    chosen, j = [], len(points) - 1
-    while j > 0:
-        i = best[j][1]
-        chosen.append((i, j))
-        j = i
-    return [(digits[spans.index(span)], parts[span][1]) for span in reversed(chosen)]
