@@ -4,6 +4,7 @@ case, and the PyTorch and Keras mirrors of our model."""
 import importlib.util
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -241,3 +242,22 @@ def test_the_keras_model_mirrors_ours(tmp_path):
     assert mirror["layers"] == ["Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten", "Dense",
                                 "Dropout", "Dense"]
     np.testing.assert_allclose(np.load(tmp_path / "p.npy"), ours.predict(x), atol=1e-5)
+
+
+def test_the_reading_benchmark_times_photos_of_numbers_it_reads(mnist_data_dir, capsys):
+    """bench/reading.py on 4 photos: its photos of six digits are read (the table says how many
+    exactly, which evaluate.py's own output must match), and every figure is printed."""
+    from bench import reading
+    assert reading.main(["--photos", "4", "--runs", "1", "--dir-runs", "1",
+                         "--data-dir", str(mnist_data_dir)]) == 0
+    table = capsys.readouterr().out
+    exact = int(re.search(r"numbers read exactly \| (\d) of 4", table).group(1))
+    assert exact >= 3
+    assert re.search(r"fresh process \| \d\.\d{3} s", table)
+    assert re.search(r"\| \d+ images/s \|", table)
+
+
+def test_read_exactly_compares_each_line_with_its_number():
+    from bench.reading import read_exactly
+    out = "a.jpg: 123456  (1 99.0%, ...)\nb.jpg: 654321  (...)\nc.jpg: 7 (98.0%)\n"
+    assert read_exactly(out, ["123456", "654322", "7"]) == 2
