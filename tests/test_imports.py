@@ -38,11 +38,12 @@ def test_the_textbook_path_needs_no_numba():
     assert python(REFERENCE_PREDICTION + "print('numba' in sys.modules)") == "False"
 
 
-def test_reading_one_image_with_a_model_file_needs_no_numba():
-    """What `python evaluate.py one.png` does: load a model file, read an image, predict."""
+def test_reading_one_image_with_a_model_file_needs_no_numba_nor_numpy_random():
+    """What `python evaluate.py one.png` does: load a model file, read an image, predict; no
+    random number is drawn, so numpy.random (15 ms of imports) stays out too."""
     code = ("import sys, evaluate; status = evaluate.main(['examples/two_photo.jpg']); "
-            "print(status, 'numba' in sys.modules)")
-    assert python(code).splitlines()[-1] == "0 False"
+            "print(status, 'numba' in sys.modules, 'numpy.random' in sys.modules)")
+    assert python(code).splitlines()[-1] == "0 False False"
 
 
 def test_importing_nncore_changes_no_setting():

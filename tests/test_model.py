@@ -5,7 +5,7 @@ import numba
 import numpy as np
 
 import nncore
-from nncore import SGD, Adam, Dense, Dropout, Sequential, SoftmaxCrossEntropy, mnist_cnn
+from nncore import SGD, Adam, Conv2D, Dense, Dropout, Sequential, SoftmaxCrossEntropy, mnist_cnn
 
 
 def test_public_api_is_importable_from_the_package():
@@ -240,3 +240,17 @@ def test_optimizer_state_round_trips():
     a.step(OneParameter(p1, g))
     b.step(OneParameter(p2, g))
     assert np.array_equal(p1, p2)
+
+
+def test_layers_built_for_loading_draw_no_random_numbers():
+    """initialise=False: zero weights, and the generator given is never drawn from; a dropout
+    layer's generator is made on first use, from its seed, drawing the masks it always drew."""
+    rng = np.random.default_rng(5)
+    before = rng.bit_generator.state
+    conv = Conv2D(1, 4, 3, rng=rng, initialise=False)
+    dense = Dense(6, 2, rng=rng, initialise=False)
+    assert rng.bit_generator.state == before
+    assert not conv.params["weight"].any() and not dense.params["weight"].any()
+    dropout = Dropout(0.5, seed=9)
+    assert dropout._rng is None
+    assert np.array_equal(dropout.rng.random(5), np.random.default_rng(9).random(5))

@@ -22,6 +22,8 @@ importing them imports Numba (about half a second), which the textbook version n
 so that `import nncore.layers` and the reference path stay free of it. After the first call,
 such an import only looks the module up in `sys.modules`.
 """
+from __future__ import annotations
+
 import numpy as np
 from numpy.typing import DTypeLike
 

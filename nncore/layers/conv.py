@@ -30,6 +30,8 @@ size KH*KW*C (`method`):
     (the first layer: 3*3*1 = 9), copied in runs of OW pixels.
 The forward caches x and out (the ReLU's gradient needs only out > 0).
 """
+from __future__ import annotations
+
 import numpy as np
 from numpy.typing import DTypeLike
 
@@ -70,7 +72,10 @@ def conv2d_reference_backward(dout: np.ndarray, out: np.ndarray, x: np.ndarray, 
 class Conv2D(Layer):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
                  activation: str | None = None, rng: np.random.Generator | None = None,
-                 dtype: DTypeLike = np.float32, method: str = "auto") -> None:
+                 dtype: DTypeLike = np.float32, method: str = "auto", initialise: bool = True) -> None:
+        """Glorot-uniform weights drawn from `rng` (a fresh generator if None) and zero biases;
+        with initialise=False all zeros, for weights loaded next (nncore/serialize.py), so
+        that no random number is drawn."""
         super().__init__()
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
         self.activation = check_activation(activation)
@@ -79,10 +84,13 @@ class Conv2D(Layer):
         if method not in ("taps", "im2col"):
             raise ValueError(f"method must be 'auto', 'taps' or 'im2col', got {method!r}")
         self.method = method
-        rng = np.random.default_rng() if rng is None else rng
         shape = (kernel_size, kernel_size, in_channels, out_channels)
         area = kernel_size * kernel_size
-        self.params["weight"] = glorot_uniform(shape, area * in_channels, area * out_channels, rng, dtype)
+        if initialise:
+            rng = np.random.default_rng() if rng is None else rng
+            self.params["weight"] = glorot_uniform(shape, area * in_channels, area * out_channels, rng, dtype)
+        else:
+            self.params["weight"] = np.zeros(shape, dtype=dtype)
         self.params["bias"] = np.zeros(out_channels, dtype=dtype)
 
     def forward(self, x: np.ndarray) -> np.ndarray:

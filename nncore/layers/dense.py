@@ -9,6 +9,8 @@ Backward: dz = dout * [out > 0] with the ReLU, else dout
 The textbook version is below; the layer's forward and backward call the kernels of
 nncore/kernels/dense.py. The forward caches x and out (the ReLU's gradient needs only out > 0).
 """
+from __future__ import annotations
+
 import numpy as np
 from numpy.typing import DTypeLike
 
@@ -30,13 +32,20 @@ def dense_reference_backward(dout: np.ndarray, out: np.ndarray, x: np.ndarray, w
 
 class Dense(Layer):
     def __init__(self, in_features: int, out_features: int, activation: str | None = None,
-                 rng: np.random.Generator | None = None, dtype: DTypeLike = np.float32) -> None:
+                 rng: np.random.Generator | None = None, dtype: DTypeLike = np.float32,
+                 initialise: bool = True) -> None:
+        """Glorot-uniform weights drawn from `rng` (a fresh generator if None) and zero biases;
+        with initialise=False all zeros, for weights loaded next (nncore/serialize.py), so
+        that no random number is drawn."""
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self.activation = check_activation(activation)
-        rng = np.random.default_rng() if rng is None else rng
         shape = (in_features, out_features)
-        self.params["weight"] = glorot_uniform(shape, in_features, out_features, rng, dtype)
+        if initialise:
+            rng = np.random.default_rng() if rng is None else rng
+            self.params["weight"] = glorot_uniform(shape, in_features, out_features, rng, dtype)
+        else:
+            self.params["weight"] = np.zeros(shape, dtype=dtype)
         self.params["bias"] = np.zeros(out_features, dtype=dtype)
 
     def forward(self, x: np.ndarray) -> np.ndarray:

@@ -9,6 +9,8 @@ The uniform draws come from the layer's own seeded NumPy Generator (Numba's rand
 ignore NumPy's seed), so the same seed gives the same masks, run after run. The textbook
 version is below; the layer's forward and backward call the kernels of nncore/kernels/dropout.py.
 """
+from __future__ import annotations
+
 import numpy as np
 
 from nncore.layers.base import Layer
@@ -32,7 +34,19 @@ class Dropout(Layer):
         if not 0.0 <= rate < 1.0:
             raise ValueError(f"dropout rate must be in [0, 1), got {rate}")
         self.rate = rate
-        self.rng = np.random.default_rng(seed)
+        self.seed, self._rng = seed, None
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """The generator of the masks, made from `seed` when first needed: a model that only
+        predicts never imports numpy.random for it."""
+        if self._rng is None:
+            self._rng = np.random.default_rng(self.seed)
+        return self._rng
+
+    @rng.setter
+    def rng(self, generator: np.random.Generator) -> None:
+        self._rng = generator
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         if not self.training or self.rate == 0.0:
