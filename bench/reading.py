@@ -16,16 +16,14 @@ Run it alone: another job on the machine's two cores would halve what it measure
 """
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from bench.runner import REPO, child_env
+from bench.runner import timed_run
 from bench.user_level import AS_A_USER, data_dir
 from mnist.dataset import load_mnist
 from mnist.download import ensure_mnist
@@ -74,17 +72,6 @@ def write_photos(folder: Path, count: int, data) -> list:
     return numbers
 
 
-def run(command: list) -> tuple:
-    """-> (wall-clock seconds, stdout) of one fresh run from the repository root."""
-    start = time.perf_counter()
-    proc = subprocess.run(command, cwd=REPO, env=child_env(AS_A_USER), capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed (exit {proc.returncode}): "
-                           f"{proc.stderr.strip()[-500:]}")
-    return seconds, proc.stdout
-
-
 def read_exactly(stdout: str, numbers: list) -> int:
     """How many of evaluate.py's lines ("PATH: TEXT  (...)", in file order) read the number."""
     return sum(line.split(": ", 1)[1].split()[0] == number
@@ -117,15 +104,15 @@ def main(argv=None) -> int:
         numbers = write_photos(folder, args.photos, data)
         one = [python, "evaluate.py", str(folder / "0000.jpg")]
         imports = [python, "-c", "import numpy, PIL.Image"]
-        run(one), run(imports)                                    # untimed: disk cache, .pyc files
+        timed_run(one, AS_A_USER), timed_run(imports, AS_A_USER)  # untimed: disk cache, .pyc files
         times = {"one": [], "imports": []}
         for _ in range(args.runs):
-            times["one"].append(run(one)[0])
-            times["imports"].append(run(imports)[0])
+            times["one"].append(timed_run(one, AS_A_USER)[0])
+            times["imports"].append(timed_run(imports, AS_A_USER)[0])
         rates, exact = [], 0
         for k in range(args.dir_runs):
             print(f"reading the directory, run {k + 1} of {args.dir_runs} ...", file=sys.stderr)
-            seconds, stdout = run([python, "evaluate.py", str(folder)])
+            seconds, stdout = timed_run([python, "evaluate.py", str(folder)], AS_A_USER)
             rates.append(args.photos / seconds)
             exact = read_exactly(stdout, numbers)
     one_s, imports_s = statistics.median(times["one"]), statistics.median(times["imports"])

@@ -34,21 +34,23 @@ def run_job(target: str, env: dict | None = None, **kwargs) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def timed_run(command: list[str], env: dict | None = None) -> tuple[float, str]:
+    """(wall-clock seconds, stdout) of one fresh run of `command` from the repository root with
+    child_env(env). Raises RuntimeError if it fails."""
+    start = time.perf_counter()
+    proc = subprocess.run(command, cwd=REPO, env=child_env(env), capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed (exit {proc.returncode}): "
+                           f"{(proc.stderr or proc.stdout).strip()[-500:]}")
+    return seconds, proc.stdout
+
+
 def time_command(command: list[str], runs: int, env: dict | None = None) -> list[float]:
-    """Wall-clock seconds of `runs` fresh runs of `command` from the repository root with
-    child_env(env), after one untimed run that fills the disk cache (and writes any .pyc files).
-    Raises RuntimeError if a run fails."""
-    times = []
-    for run in range(runs + 1):
-        start = time.perf_counter()
-        proc = subprocess.run(command, cwd=REPO, env=child_env(env), capture_output=True, text=True)
-        seconds = time.perf_counter() - start
-        if proc.returncode != 0:
-            raise RuntimeError(f"{' '.join(command)} failed (exit {proc.returncode}): "
-                               f"{(proc.stderr or proc.stdout).strip()[-500:]}")
-        if run > 0:
-            times.append(seconds)
-    return times
+    """Wall-clock seconds of `runs` fresh runs of `command` (`timed_run`), after one untimed run
+    that fills the disk cache (and writes any .pyc files). Raises RuntimeError if a run fails."""
+    timed_run(command, env)
+    return [timed_run(command, env)[0] for _ in range(runs)]
 
 
 def peak_rss_mib() -> float:
