@@ -5,7 +5,8 @@ to the pixels away from the ink, which removes uneven light), keeps the ink that
 both the paper and the noise, drops specks far from the digit, and keeps the faint anti-aliased
 edges of the strokes. The helpers do with NumPy alone, and fast on small images, what a library
 would: quantiles, padding, Otsu's threshold, a least-squares quadratic surface and the labelling
-of connected blobs. `quantile` and `pad` serve `reader.preprocess` too.
+of connected blobs. `quantile`, `sample` and `pad` serve `reader.preprocess` too, and `near`
+(the pixels within 2 px of a mask) `reader.split`.
 """
 import numpy as np
 
@@ -31,7 +32,7 @@ def isolate_ink(ink: np.ndarray, name: str) -> np.ndarray:
     """
     signal = ink
     for _ in range(2):
-        paper = _fit_paper(ink, ~_near(signal > _otsu(sample(signal))))
+        paper = _fit_paper(ink, ~near(signal > _otsu(sample(signal))))
         signal = ink - paper
         if paper.min() == paper.max():   # flat paper (a drawing, an MNIST digit): the same
             break                        # pixels would be found and fitted again
@@ -43,7 +44,7 @@ def isolate_ink(ink: np.ndarray, name: str) -> np.ndarray:
     if not strong.any() or quantile(signal[strong], 0.9) < max(MIN_CONTRAST, 6 * sigma):
         raise ImageError(f"{name}: no digit found")
     strong = _drop_specks(strong, signal)
-    keep = (signal > max(3 * sigma, 0.5 / 255)) & _near(strong)
+    keep = (signal > max(3 * sigma, 0.5 / 255)) & near(strong)
     if not keep.any():   # the strong ink was all at or below the noise level
         raise ImageError(f"{name}: no digit found")
     return np.where(keep, signal, 0.0).astype(np.float32)
@@ -75,7 +76,7 @@ def row_runs(mask: np.ndarray) -> tuple:
     return rows, starts, np.nonzero(steps == -1)[1]
 
 
-def _near(mask: np.ndarray) -> np.ndarray:
+def near(mask: np.ndarray) -> np.ndarray:
     """The pixels within 2 px (a 5x5 square) of a true pixel: any of 5 rows, then of 5 columns."""
     padded = pad(mask, 2)
     rows = padded[:mask.shape[0]].copy()

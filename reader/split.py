@@ -19,7 +19,7 @@ or more digits that touch. `split_mark`:
 """
 import numpy as np
 
-from reader.ink import _near
+from reader.ink import near
 from reader.preprocess import EDGE, crop_to_ink, mnist_form
 
 WIDE = 1.0         # marks wider than their height (or the line's) are tried for touching digits
@@ -88,7 +88,7 @@ def _part_ink(region: tuple, x0=None, x1=None) -> tuple:
         columns = np.arange(own.shape[1])
         between = (columns >= x0[:, None]) & (columns < x1[:, None])
         own, free = own & between, free & between
-    part = np.where(own | (free & _near(own)), ink, 0.0).astype(np.float32)
+    part = np.where(own | (free & near(own)), ink, 0.0).astype(np.float32)
     if part.max() <= 0:
         return None
     inside = part > EDGE * part.max()

@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 from user_styles import STYLES, photo
 
 from reader.errors import ImageError
-from reader.ink import _label, _near, _otsu, quantile
+from reader.ink import _label, _otsu, near, quantile
 from reader.preprocess import open_image, preprocess
 
 
@@ -127,7 +127,7 @@ def test_near_is_the_5x5_neighbourhood_and_label_counts_blobs():
     reference = np.zeros_like(mask)
     for row, col in zip(*np.nonzero(mask)):
         reference[max(row - 2, 0): row + 3, max(col - 2, 0): col + 3] = True
-    assert np.array_equal(_near(mask), reference)
+    assert np.array_equal(near(mask), reference)
     grid = np.zeros((6, 6), bool)
     grid[0, 0] = grid[1, 1] = grid[2, 2] = True                 # diagonal: one blob
     grid[0, 4:] = grid[5, 5] = True                             # two more
