@@ -20,7 +20,7 @@ from nncore.kernels.conv import conv2d_backward, conv2d_forward
 from nncore.kernels.conv_pool import conv2d_maxpool_backward, conv2d_maxpool_forward
 from nncore.kernels.dense import dense_backward, dense_forward
 from nncore.kernels.dropout import dropout_mask, multiply
-from nncore.kernels.optim import adam_step, sgd_momentum_step
+from nncore.kernels.optim import PARALLEL_MIN, adam_step, sgd_momentum_step
 from nncore.kernels.pool import maxpool2x2_backward, maxpool2x2_forward
 from nncore.kernels.relu import relu_backward, relu_forward
 from nncore.kernels.softmax import softmax_cross_entropy
@@ -334,11 +334,12 @@ def test_softmax_cross_entropy_small_is_finite_for_huge_logits(dtype):
     np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-6)
 
 
-def test_optimizer_steps_small_compute_in_float64_and_round_once():
+@pytest.mark.parametrize("size", [300, 2 * PARALLEL_MIN + 5])   # one thread; chunks in parallel
+def test_optimizer_steps_small_compute_in_float64_and_round_once(size):
     """On float32 parameters, each update is the formula in float64, rounded once into float32
-    (with the JIT and without it alike)."""
+    (with the JIT and without it alike), for a small parameter as for a large one."""
     rng = np.random.default_rng(11)
-    p, g, m, v = (rng.standard_normal(300).astype(np.float32) for _ in range(4))
+    p, g, m, v = (rng.standard_normal(size).astype(np.float32) for _ in range(4))
     v = np.abs(v)
     lr_t, beta1, beta2, eps = np.float64(1e-3) * np.sqrt(1 - 0.999**2) / (1 - 0.9**2), 0.9, 0.999, 1e-7
     p64, g64, m64, v64 = (a.astype(np.float64) for a in (p, g, m, v))
@@ -350,7 +351,7 @@ def test_optimizer_steps_small_compute_in_float64_and_round_once():
     for actual, expected in zip((p, m, v), (p_new, m_new, v_new)):
         np.testing.assert_array_equal(actual, expected)
 
-    velocity = rng.standard_normal(300).astype(np.float32)
+    velocity = rng.standard_normal(size).astype(np.float32)
     v_new = (0.9 * velocity.astype(np.float64) - 0.1 * g64).astype(np.float32)
     p_new = p + v_new
     sgd_momentum_step(p, g, velocity, 0.1, 0.9)
