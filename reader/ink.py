@@ -70,10 +70,15 @@ def sample(image: np.ndarray) -> np.ndarray:
 
 def row_runs(mask: np.ndarray) -> tuple:
     """The runs of true pixels along each row of a boolean image, in row-major order -> (rows,
-    starts, ends), ends excluded: where each row, padded with False, steps up and down."""
-    steps = np.diff(np.pad(mask, ((0, 0), (1, 1))).astype(np.int8), axis=1)
-    rows, starts = np.nonzero(steps == 1)
-    return rows, starts, np.nonzero(steps == -1)[1]
+    starts, ends), ends excluded: where each row, padded with False, steps up and down (one pass
+    for the steps of both kinds)."""
+    padded = np.zeros((mask.shape[0], mask.shape[1] + 2), np.int8)
+    padded[:, 1:-1] = mask
+    steps = np.diff(padded, axis=1)            # +1 where a run starts, -1 just past its end
+    at = np.flatnonzero(steps)
+    up = steps.ravel()[at] == 1
+    rows, starts = np.divmod(at[up], steps.shape[1])
+    return rows, starts, at[~up] % steps.shape[1]
 
 
 def near(mask: np.ndarray) -> np.ndarray:

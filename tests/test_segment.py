@@ -362,3 +362,21 @@ def test_a_cut_path_takes_the_way_through_the_least_ink():
     path = _cut_paths(weight, [21, 45], 3)                          # a narrow band cannot follow
     assert np.all(np.abs(path - np.array([[21], [45]])) <= 3)
     assert weight[np.arange(40), path[1]].sum() > 0
+
+
+def test_row_runs_are_the_runs_a_scan_of_each_row_finds():
+    from reader.ink import row_runs
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        mask = rng.random(tuple(rng.integers(1, 40, 2))) < rng.uniform(0, 1)
+        expected = []
+        for r, row in enumerate(mask):
+            c = 0
+            while c < len(row):
+                if row[c]:
+                    start = c
+                    while c < len(row) and row[c]:
+                        c += 1
+                    expected.append((r, start, c))
+                c += 1
+        assert list(zip(*(a.tolist() for a in row_runs(mask)))) == expected
