@@ -1,19 +1,19 @@
 """Marks in a picture of a number that are no digit: rules, lines and faint strokes, found by
 reader/segment.py's steps 2 and 4.
 
-    ink, rules = without_rules(ink, labels, marks)       # long horizontal strokes leave the ink
+    ink, rules = without_rules(ink, labels, marks, runs) # long horizontal strokes leave the ink
     marks, ink = drop_lines(marks, labels, ink, rules)   # margins, borders, a box's sides
     marks = drop_faint(marks, labels, ink)               # scratches, stray pen lines
 
-`labels` and `marks` are what `reader.segment.label` finds in the ink. A rule is told from a
-digit's bar by its length, a line from a 1 by its height beside the other marks or by the rules
-at its ends, a faint stroke from a digit by its share of the ink: on the generated numbers the
-faintest digit, a thin 1 beside bold digits, has 24% of the median mark's ink, the stray strokes
-that MNIST digits carry at their edge under 10%.
+`labels` and `marks` are what `reader.segment.label` finds in the ink, from the ink's `runs`
+along the rows. A rule is told from a digit's bar by its length, a line from a 1 by its height
+beside the other marks or by the rules at its ends, a faint stroke from a digit by its share of
+the ink: on the generated numbers the faintest digit, a thin 1 beside bold digits, has 24% of the
+median mark's ink, the stray strokes that MNIST digits carry at their edge under 10%.
 """
 import numpy as np
 
-from reader.ink import quantile, row_runs
+from reader.ink import quantile
 
 RULE_RUN = 12.0    # a run of ink along a row 12 times the median run's length ...
 RULE_LONG = 1.3    # ... and 1.3 times as long as its mark is tall is a rule or an underline
@@ -22,15 +22,16 @@ TALL_LINE = 1.5    # ... no digit if 1.5 times as tall as any other mark, or a b
 FAINT = 0.15       # a mark with under 15% of the median mark's ink (its summed grey levels) is no digit
 
 
-def without_rules(ink: np.ndarray, labels: np.ndarray, marks: list) -> tuple:
+def without_rules(ink: np.ndarray, labels: np.ndarray, marks: list, runs: tuple) -> tuple:
     """The ink without its long horizontal strokes (an underline, a form's rule, a box's top and
     bottom) -> (that ink, the mask of what was taken out), or (ink, None) if it has none.
 
     A rule is every run of ink along a row at least RULE_RUN times as long as the median run
     (about a stroke's width: most runs cross a stroke) and RULE_LONG times as long as its mark is
     tall; its pixels go, with those up to 2 px above and below (its anti-aliased edges). The
-    longest bar of a digit (a 7's, a 2's) is shorter than the digit is tall."""
-    rows, starts, ends = row_runs(labels > 0)
+    longest bar of a digit (a 7's, a 2's) is shorter than the digit is tall. `runs` are the
+    runs of the marks' pixels along the rows (`reader.ink.row_runs`), which `label` joined."""
+    rows, starts, ends = runs
     lengths = ends - starts
     if not lengths.size:
         return ink, None

@@ -63,8 +63,10 @@ def read_number(image, name: str, classify) -> list:
     enough, the whole ink is that one digit, exactly as `preprocess` reads it (ImageError for
     only a dot); ImageError "NAME: no digit found" without ink, or for far too many marks."""
     ink, px = find_ink(image, name)
-    labels, marks = label(ink > EDGE * ink.max())
-    ink, rules = without_rules(ink, labels, marks)
+    mask = ink > EDGE * ink.max()
+    runs = row_runs(mask)
+    labels, marks = label(mask, runs)
+    ink, rules = without_rules(ink, labels, marks, runs)
     if rules is not None:                   # the marks again, without the rules
         labels, marks = label(ink > EDGE * ink.max())
     marks, ink = drop_lines(marks, labels, ink, rules)
@@ -111,10 +113,10 @@ def _as_one(ink, px, name, digits, classify):
     return whole if scores[0] + ONE_BONUS > scores[1:].sum() else None
 
 
-def label(mask: np.ndarray) -> tuple:
+def label(mask: np.ndarray, runs: tuple | None = None) -> tuple:
     """8-connected marks of a boolean image -> (labels: 0 outside, k + 1 on mark k; marks: a
     list of dicts with the mark's `ids` (its label numbers), its box x0, x1, y0, y1 (ends
-    excluded) and `mass`, its number of pixels).
+    excluded) and `mass`, its number of pixels). `runs`: row_runs(mask), if already found.
 
     Each row's runs of true pixels are found at once by NumPy (`reader.ink.row_runs`).
     A run touches the runs of the row above that end at or after its start and start at or before
@@ -125,7 +127,7 @@ def label(mask: np.ndarray) -> tuple:
     a round changes nothing, every run points to the first run of its mark.
     """
     height, width = mask.shape
-    rows, starts, ends = row_runs(mask)
+    rows, starts, ends = row_runs(mask) if runs is None else runs
     line = width + 2                                  # row * line + column: sorted like the runs
     above = (rows - 1) * line
     low = np.searchsorted(rows * line + ends, above + starts)           # first that ends late enough

@@ -42,10 +42,11 @@ def split_mark(ink: np.ndarray, labels: np.ndarray, mark: dict, height: float, c
     if mark["x1"] - mark["x0"] <= WIDE * min(height, mark["y1"] - mark["y0"]) or classify is None:
         crop, box = _part_ink(region)
         return [(mnist_form(crop), box)]
-    top, left, own, _, weight = region
+    top, left, own, _, region_ink = region
     inner = (slice(mark["y0"] - top, mark["y1"] - top), slice(mark["x0"] - left, mark["x1"] - left))
-    cuts = _candidate_cuts((own * weight)[inner].sum(axis=0), max(1, int(PART * height)))
-    paths = _cut_paths((own * weight)[inner], cuts, int(REACH * height))
+    weight = (own * region_ink)[inner]                     # the mark's own ink, in its box
+    cuts = _candidate_cuts(weight.sum(axis=0), max(1, int(PART * height)))
+    paths = _cut_paths(weight, cuts, int(REACH * height))
     # The paths, in the region's columns, over all its rows (those above and below the mark
     # take the path's ends); the region's edges bound the first and last parts.
     paths = np.pad(paths + inner[1].start, ((0, 0), (inner[0].start, len(own) - inner[0].stop)), mode="edge")
