@@ -47,7 +47,7 @@ def isolate_ink(ink: np.ndarray, name: str) -> np.ndarray:
     keep = (signal > max(3 * sigma, 0.5 / 255)) & near(strong)
     if not keep.any():   # the strong ink was all at or below the noise level
         raise ImageError(f"{name}: no digit found")
-    return np.where(keep, signal, 0.0).astype(np.float32)
+    return np.where(keep, signal, np.float32(0.0)).astype(np.float32, copy=False)
 
 
 def quantile(values: np.ndarray, q: float) -> float:
@@ -127,18 +127,23 @@ def _fit_paper(image: np.ndarray, paper: np.ndarray) -> np.ndarray:
     true (u, v: column, row scaled to [-1, 1]); returns the surface over the whole image.
 
     Solved through the 6x6 normal equations (A^T A) x = A^T y over the paper pixels of every
-    step-th row and column, about 5,000 of them.
+    step-th row and column, about 5,000 of them. Hardly any paper (under 50 pixels), or paper
+    all of one level (a drawing): the surface is flat, at the paper's median.
     """
-    values = image[paper]
-    if values.size < 50 or values.min() == values.max():   # hardly any paper, or flat paper
-        return np.full_like(image, quantile(values, 0.5) if values.size else 0.0)
+    count = np.count_nonzero(paper)
+    if count < 50:
+        return np.full_like(image, quantile(image[paper], 0.5) if count else 0.0)
     height, width = image.shape
-    step = max(1, int(np.sqrt(values.size / 5000)))         # every step-th row and column of
+    step = max(1, int(np.sqrt(count / 5000)))               # every step-th row and column of
     rows, cols = np.nonzero(paper[::step, ::step])          # the paper: plenty for 6 coefficients
+    y = image[::step, ::step][rows, cols].astype(np.float64)
+    if y.size and y.min() == y.max():   # levels that differ among these rows differ among all
+        values = image[paper]
+        if values.min() == values.max():
+            return np.full_like(image, values[0])
     v = rows * step / max(height - 1, 1) * 2.0 - 1.0
     u = cols * step / max(width - 1, 1) * 2.0 - 1.0
     a = np.stack(_quadratic_terms(u, v), axis=1)
-    y = image[::step, ::step][rows, cols].astype(np.float64)
     c = np.linalg.lstsq(a.T @ a, a.T @ y, rcond=None)[0]
     # The surface as a row, a column and one product of the two: three passes over the image.
     u, v = np.linspace(-1.0, 1.0, width), np.linspace(-1.0, 1.0, height)
@@ -165,7 +170,7 @@ def _drop_specks(strong: np.ndarray, signal: np.ndarray) -> np.ndarray:
     cell = -(-max(strong.shape) // GRID)                       # ceil: cells of cell x cell px
     rows, cols = -(-strong.shape[0] // cell), -(-strong.shape[1] // cell)
     ink = np.zeros((rows * cell, cols * cell))
-    ink[: strong.shape[0], : strong.shape[1]] = np.where(strong, signal, 0.0)
+    np.multiply(signal, strong, out=ink[: strong.shape[0], : strong.shape[1]])
     mass = ink.reshape(rows, cell, cols, cell).sum(axis=(1, 3))
     labels = _label(mass > 0)
     if labels.max() == 1:

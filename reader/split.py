@@ -20,7 +20,7 @@ or more digits that touch. `split_mark`:
 import numpy as np
 
 from reader.ink import near
-from reader.preprocess import EDGE, crop_to_ink, mnist_form
+from reader.preprocess import EDGE, mnist_form
 
 WIDE = 1.0         # marks wider than their height (or the line's) are tried for touching digits
 PART = 0.15        # a part cut from a mark is at least 15% of the line height wide ...
@@ -76,7 +76,9 @@ def _mark_region(ink: np.ndarray, labels: np.ndarray, mark: dict) -> tuple:
     top, bottom = max(0, mark["y0"] - 2), min(ink.shape[0], mark["y1"] + 2)
     left, right = max(0, mark["x0"] - 2), min(ink.shape[1], mark["x1"] + 2)
     region = labels[top:bottom, left:right]
-    own = np.isin(region, mark["ids"], kind="table")   # a lookup table: labels are small ints
+    is_own = np.zeros(region.max() + 1, bool)          # a lookup table: labels are small ints
+    is_own[mark["ids"]] = True
+    own = is_own[region]
     return top, left, own, region == 0, ink[top:bottom, left:right]
 
 
@@ -89,13 +91,13 @@ def _part_ink(region: tuple, x0=None, x1=None) -> tuple:
         columns = np.arange(own.shape[1])
         between = (columns >= x0[:, None]) & (columns < x1[:, None])
         own, free = own & between, free & between
-    part = np.where(own | (free & near(own)), ink, 0.0).astype(np.float32)
+    part = np.where(own | (free & near(own)), ink, np.float32(0.0)).astype(np.float32, copy=False)
     if part.max() <= 0:
         return None
-    inside = part > EDGE * part.max()
+    inside = part > EDGE * part.max()                  # its box, as crop_to_ink finds it
     rows, cols = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
     box = [left + cols[0], top + rows[0], cols[-1] - cols[0] + 1, rows[-1] - rows[0] + 1]
-    return crop_to_ink(part), box
+    return part[rows[0]: rows[-1] + 1, cols[0]: cols[-1] + 1], box
 
 
 def _candidate_cuts(column_ink: np.ndarray, edge: int) -> list:
@@ -129,12 +131,13 @@ def _cut_paths(weight: np.ndarray, columns: list, reach: int) -> np.ndarray:
     starts = np.asarray(columns, np.intp)[:, None]
     band = np.clip(starts + np.arange(-reach, reach + 1), 0, weight.shape[1] - 1)   # (cuts, places)
     step = STEP * weight.max()
+    banded = weight[:, band]                               # (rows, cuts, places): the ink there
     cost = np.full((height, len(columns), band.shape[1] + 2), np.inf)
-    cost[0, :, 1:-1] = weight[0][band]
+    cost[0, :, 1:-1] = banded[0]
     for y in range(1, height):
         above = cost[y - 1]
         sideways = np.minimum(above[:, :-2], above[:, 2:]) + step
-        cost[y, :, 1:-1] = weight[y][band] + np.minimum(above[:, 1:-1], sideways)
+        cost[y, :, 1:-1] = banded[y] + np.minimum(above[:, 1:-1], sideways)
     cuts, paths = np.arange(len(columns)), np.empty((len(columns), height), np.intp)
     at = cost[-1].argmin(axis=1)          # places in the walled band: 1 .. band's width
     moves = np.array([step, 0.0, step])
