@@ -16,6 +16,10 @@ or more digits that touch. `split_mark`:
    reads a single digit cut in two, and two digits squeezed into one box, confidently too.
 4. The best cutting, the uncut mark included, is found by a dynamic programme over the cuts
    from left to right.
+
+A mark the network reads whole with a score of at least -CUT_COST is never cut (every cutting
+scores less: its parts' log-confidences are at most 0, and each cut costs CUT_COST or more), so
+its cuts are neither found nor read: most wide marks are one wide digit.
 """
 import numpy as np
 
@@ -39,9 +43,11 @@ def split_mark(ink: np.ndarray, labels: np.ndarray, mark: dict, height: float, c
     mark whole, or cut into the parts the network reads most confidently. `height` is the
     line's; `classify(list of uint8 28x28) -> (n, 10) probabilities`, or None: never cut."""
     region = _mark_region(ink, labels, mark)
-    if mark["x1"] - mark["x0"] <= WIDE * min(height, mark["y1"] - mark["y0"]) or classify is None:
-        crop, box = _part_ink(region)
-        return [(mnist_form(crop), box)]
+    crop, box = _part_ink(region)
+    whole = mnist_form(crop)
+    if (mark["x1"] - mark["x0"] <= WIDE * min(height, mark["y1"] - mark["y0"]) or classify is None
+            or _scores([whole], [box], classify)[0] >= -CUT_COST):
+        return [(whole, box)]
     top, left, own, _, region_ink = region
     inner = (slice(mark["y0"] - top, mark["y1"] - top), slice(mark["x0"] - left, mark["x1"] - left))
     weight = (own * region_ink)[inner]                     # the mark's own ink, in its box
@@ -60,14 +66,20 @@ def split_mark(ink: np.ndarray, labels: np.ndarray, mark: dict, height: float, c
              and (span == (0, last) or part[1][3] >= PART_HEIGHT * height)}
     spans = list(parts)
     digits = [mnist_form(parts[span][0]) for span in spans]
-    scores = np.log(np.maximum(np.asarray(classify(digits)).max(axis=1), 1e-9))
-    aspects = np.array([parts[span][1][2] / parts[span][1][3] for span in spans])
-    scores -= BROAD_COST * np.maximum(0.0, aspects - BROAD)
+    scores = _scores(digits, [parts[span][1] for span in spans], classify)
     rows = np.arange(len(own))
     strokes = [0] + [max(1, int(np.count_nonzero(np.diff(own[rows, path].astype(np.int8), prepend=0) == 1)))
                      for path in paths] + [0]
     chosen = _best_cutting(dict(zip(spans, scores)), CUT_COST * np.array(strokes), last)
     return [(digits[spans.index(span)], parts[span][1]) for span in chosen]
+
+
+def _scores(digits: list, boxes: list, classify) -> np.ndarray:
+    """The parts' scores: the log of the network's confidence in each 28x28, less BROAD_COST
+    per unit of its box's aspect (width / height) above BROAD."""
+    scores = np.log(np.maximum(np.asarray(classify(digits)).max(axis=1), 1e-9))
+    aspects = np.array([width / height for _, _, width, height in boxes])
+    return scores - BROAD_COST * np.maximum(0.0, aspects - BROAD)
 
 
 def _mark_region(ink: np.ndarray, labels: np.ndarray, mark: dict) -> tuple:

@@ -17,6 +17,7 @@ digits along paths (reader/split.py) instead of straight down the columns took t
 long from 88%, and changed nothing else; on another 1,400 strings (seed 99) touching went from
 47 to 51 of 100, the rest as before.
 """
+import functools
 import json
 import re
 from pathlib import Path
@@ -380,3 +381,33 @@ def test_row_runs_are_the_runs_a_scan_of_each_row_finds():
                     expected.append((r, start, c))
                 c += 1
         assert list(zip(*(a.tolist() for a in row_runs(mask)))) == expected
+
+
+def test_a_mark_read_whole_with_confidence_is_never_cut(mnist_data):
+    """split_mark skips the cuts of a wide mark that the network reads whole with a score of at
+    least -CUT_COST, since no cutting can score more. Over generated numbers (clear and touching
+    gaps), reading every mark as if the network were unsure of it when read alone (so that all
+    its cuts are found and read) gives the very same digits and boxes; the skip was taken, and
+    some marks were cut all the same."""
+    import evaluate
+    from nncore import load_model
+    from reader.segment import read_number
+    read = functools.partial(evaluate.read_parts, load_model(SHIPPED))
+    batches = {"sure": 0, "unsure": 0}
+
+    def sure(digits):
+        batches["sure"] += len(digits) > 1
+        return read(digits)
+
+    def unsure_alone(digits):               # a mark read alone: as if nothing were sure
+        batches["unsure"] += len(digits) > 1
+        return np.full((1, 10), 0.1) if len(digits) == 1 else read(digits)
+    rng, cut = np.random.default_rng(31), 0
+    for k in range(30):
+        chosen = rng.integers(0, len(mnist_data.test_images), int(rng.integers(2, 5)))
+        image, _ = number(list(mnist_data.test_images[chosen]), rng, ("clear", "touching")[k % 2],
+                          "dark_on_white")
+        found = [(d.tobytes(), b) for d, b in read_number(image, "test.png", sure)]
+        assert found == [(d.tobytes(), b) for d, b in read_number(image, "test.png", unsure_alone)]
+        cut += len(found) > len(read_number(image, "test.png", None))
+    assert batches["sure"] < batches["unsure"] and cut > 0, (batches, cut)
