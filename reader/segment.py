@@ -77,7 +77,8 @@ def read_number(image, name: str, classify) -> list:
     if len(marks) > MAX_DIGITS:
         raise ImageError(f"{name}: {len(marks)} separate marks, more than a number has (at most "
                          f"{MAX_DIGITS} digits are read); is it a picture of a number?")
-    parts = [part for mark in marks for part in split_mark(ink, labels, mark, height, classify)]
+    lone = len(marks) == 1
+    parts = [part for mark in marks for part in split_mark(ink, labels, mark, height, classify, lone)]
     parts.sort(key=lambda part: part[1][0] + part[1][2] / 2)
     digits = [(digit, [round(v * px) for v in box]) for digit, box in parts]
     if len(digits) <= 1:   # one digit (or a dot): read from the whole ink, exactly as preprocess()
