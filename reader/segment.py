@@ -16,8 +16,9 @@ steps of reader/preprocess.py, one step per function:
 3. `_merge_pieces`: the pieces of one digit become one mark: marks whose columns overlap by
    OVERLAP of the narrower one (a 4 or 7 drawn in two strokes), marks one above the other that
    share columns (a 5's detached flag above its body, a broken 1), and short or light marks (under
-   SHORT of the line height, under SPECK_MASS of the biggest mark's pixels) next to another one
-   (a broken stroke).
+   SHORT of the line height, under SPECK_MASS of the median mark's pixels) next to another one
+   (a broken stroke). The median, not the biggest: that may be two digits that touch, beside
+   which a 1 is light.
    The line height is the median height of the tall marks, so digits of different sizes and a
    sloping line are measured alike.
 4. Specks, dots, dashes and ruled-line remnants, all shorter than SHORT of the line height, are
@@ -47,7 +48,7 @@ STACKED = 0.5      # ... and so are marks one above the other (rows shared: unde
 TALLEST = 2.0      # ... unless together they are over twice as tall as the tallest (two lines)
 SHORT = 0.4        # a mark under 40% of the line height is a piece of a digit, or no digit
 NEAR = 0.15        # ... a piece, if it is within 15% of the line height of a taller mark
-SPECK_MASS = 0.25  # so is a mark with under 25% of the biggest mark's ink pixels
+SPECK_MASS = 0.25  # so is a mark with under 25% of the median mark's ink pixels
 MAX_DIGITS = 20    # more marks than this are not a number
 ONE_ASPECT = 1.3   # up to ONE_MAX_PARTS marks in a box at most 1.3 times as wide as tall ...
 ONE_MAX_PARTS = 3  # ... are read as one digit too, and are that digit if the network reads the
@@ -203,8 +204,8 @@ def _merge_pieces(marks: list, height: float) -> list:
                     break
             if merged:
                 break
-    biggest = max((mark["mass"] for mark in marks), default=0)
-    piece = [mark["y1"] - mark["y0"] < SHORT * height or mark["mass"] < SPECK_MASS * biggest
+    typical = quantile(np.array([mark["mass"] for mark in marks]), 0.5) if marks else 0.0
+    piece = [mark["y1"] - mark["y0"] < SHORT * height or mark["mass"] < SPECK_MASS * typical
              for mark in marks]
     tall = [mark for mark, small in zip(marks, piece) if not small]
     for mark in [mark for mark, small in zip(marks, piece) if small]:

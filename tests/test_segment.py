@@ -6,17 +6,19 @@ prints (pytest -s):
 
     kind                         dark_on_white  photo   ruled  light_on_dark
     clear, 2-6 digits (150 each)     96.7%      98.7%   97.3%     98.7%
-    long, 7-10 digits (25 each)      96.0%      96.0%   92.0%     96.0%
-    nearly touching (25 each)        80.0%      88.0%   96.0%     92.0%
-    touching (25 each)               64.0%      52.0%   52.0%     56.0%
+    long, 7-10 digits (25 each)      92.0%      96.0%   92.0%     96.0%
+    nearly touching (25 each)        92.0%      96.0%   96.0%     96.0%
+    touching (25 each)               64.0%      60.0%   52.0%     56.0%
 
 Most clear strings missed hold a digit the network misreads even as MNIST's own 28x28 (4 of
 the 5 in dark_on_white, the fifth a 9 it reads there with 58%, both in photo). Cutting touching
 digits along paths (reader/split.py) instead of straight down the columns took touching from
-52/44/44/44% to 60/40/52/48%; costs of their own for a mark in a line of several (a broad part
-costs more, a cut must win more) took it to the figures above, and on five other such sets of
-numbers (seeds 5, 7, 31, 99 and 12 with 450 clear strings a style) touching from 41% to 48% of
-500, clear gaps 3 more of 4,200, nearly touching 3 more of 500, long the same.
+52/44/44/44% to 60/40/52/48%. Then two changes took the figures to those above: costs of their
+own for a mark in a line of several (a broad part costs more, a cut must win more), and light
+marks (merged into a neighbour as a piece of it) measured against the median mark instead of
+the biggest, which may be two digits that touch. On five other such sets of numbers (seeds 5,
+7, 31, 99 and 12 with 450 clear strings a style) they took touching from 41% to 53% of 500,
+nearly touching from 90% to 94% of 500, and left clear gaps (one more of 4,200) and long alike.
 """
 import json
 import re
@@ -39,7 +41,7 @@ SETS = {"clear": (150, 2, 6, "clear"), "long": (25, 7, 10, "clear"),
 # The least share of strings read exactly, per kind, in every style: what the shipped model
 # reached on these sets (the table above), less a margin. The issue asks for 97% on clear gaps:
 # not yet reached in the dark_on_white style.
-ACCURACY = {"clear": 0.93, "long": 0.84, "nearly": 0.7, "touching": 0.44}
+ACCURACY = {"clear": 0.93, "long": 0.84, "nearly": 0.84, "touching": 0.44}
 
 
 def run(capsys, *argv):
