@@ -281,7 +281,23 @@ def test_digits_in_pieces_read_as_one_digit(mnist_data, capsys, tmp_path):
     records = [json.loads(line) for line in out.splitlines()]
     assert len(records) == len(pieces)
     whole = np.mean([len(r["digits"]) == 1 for r in records])
-    assert whole >= 0.96, f"{whole:.1%} read as one digit"     # measured: 250 of 257, 97.3%
+    assert whole >= 0.98, f"{whole:.1%} read as one digit"     # measured: 256 of 257, 99.6%
+
+
+def test_a_1_beside_two_touching_digits_is_no_piece_but_a_stray_stroke_is():
+    """Light marks are pieces against the median mark's ink: a 1 (the marks of a generated
+    "1050", its 5 and 0 touching) keeps its place; a 2's thin stray stroke (test digit 8112)
+    still joins it. Against the biggest mark (the touching pair), the 1 was taken for a piece."""
+    from reader.segment import _merge_pieces
+
+    def marks(*boxes):
+        return [{"ids": [k + 1], "x0": x0, "x1": x1, "y0": y0, "y1": y1, "mass": mass}
+                for k, (x0, x1, y0, y1, mass) in enumerate(boxes)]
+    number = marks((157, 328, 53, 173, 8223), (53, 74, 63, 170, 1573), (81, 156, 66, 173, 3296),
+                   (334, 406, 73, 177, 3093))
+    assert sorted(m["ids"] for m in _merge_pieces(number, 107.0)) == [[1], [2], [3], [4]]
+    two = marks((7, 19, 4, 24, 200), (20, 21, 7, 24, 17))
+    assert [m["ids"] for m in _merge_pieces(two, 18.5)] == [[1, 2]]
 
 
 def test_single_mnist_digits_still_read_as_one_digit_each(mnist_data, capsys, tmp_path):
