@@ -18,7 +18,9 @@ steps of reader/preprocess.py, one step per function:
    share columns (a 5's detached flag above its body, a broken 1), and short or light marks (under
    SHORT of the line height, under SPECK_MASS of the median mark's pixels) next to another one
    (a broken stroke). The median, not the biggest: that may be two digits that touch, beside
-   which a 1 is light.
+   which a 1 is light. A light mark itself in pieces (under BROKEN_MASS of the median's pixels)
+   is a broken stroke too, joined from further away (BROKEN_NEAR): the left stroke of a 4 drawn
+   apart from the rest in a dash and a dot, which else reads as a 1.
    The line height is the median height of the tall marks, so digits of different sizes and a
    sloping line are measured alike.
 4. Specks, dots, dashes and ruled-line remnants, all shorter than SHORT of the line height, are
@@ -49,6 +51,8 @@ TALLEST = 2.0      # ... unless together they are over twice as tall as the tall
 SHORT = 0.4        # a mark under 40% of the line height is a piece of a digit, or no digit
 NEAR = 0.15        # ... a piece, if it is within 15% of the line height of a taller mark
 SPECK_MASS = 0.25  # so is a mark with under 25% of the median mark's ink pixels
+BROKEN_MASS = 0.5  # and a mark in pieces with under half of them, ...
+BROKEN_NEAR = 0.3  # ... within 30% of the line height of a taller mark
 MAX_DIGITS = 20    # more marks than this are not a number
 ONE_ASPECT = 1.3   # up to ONE_MAX_PARTS marks in a box at most 1.3 times as wide as tall ...
 ONE_MAX_PARTS = 3  # ... are read as one digit too, and are that digit if the network reads the
@@ -184,7 +188,8 @@ def _merge_pieces(marks: list, height: float) -> list:
     """Join the marks that overlap in columns by OVERLAP of the narrower or that are stacked (share
     columns, but hardly any rows: STACKED of the shorter) and are not taller than TALLEST times
     the tallest mark together, then each short or light mark
-    to the nearest taller one within NEAR line heights (its boxes' gap, across or down)."""
+    to the nearest taller one within NEAR line heights (its boxes' gap, across or down), or
+    within BROKEN_NEAR if it is light and itself in pieces."""
     marks = sorted(marks, key=lambda mark: mark["x0"])
     tallest = max((mark["y1"] - mark["y0"] for mark in marks), default=0)
     merged = True
@@ -205,13 +210,14 @@ def _merge_pieces(marks: list, height: float) -> list:
             if merged:
                 break
     typical = quantile(np.array([mark["mass"] for mark in marks]), 0.5) if marks else 0.0
-    piece = [mark["y1"] - mark["y0"] < SHORT * height or mark["mass"] < SPECK_MASS * typical
-             for mark in marks]
+    broken = [len(mark["ids"]) > 1 and mark["mass"] < BROKEN_MASS * typical for mark in marks]
+    piece = [mark["y1"] - mark["y0"] < SHORT * height or mark["mass"] < SPECK_MASS * typical or
+             in_pieces for mark, in_pieces in zip(marks, broken)]
     tall = [mark for mark, small in zip(marks, piece) if not small]
-    for mark in [mark for mark, small in zip(marks, piece) if small]:
+    for mark, in_pieces in [(mark, b) for mark, small, b in zip(marks, piece, broken) if small]:
         gaps = [max(t["x0"] - mark["x1"], mark["x0"] - t["x1"], t["y0"] - mark["y1"],
                     mark["y0"] - t["y1"], 0) for t in tall]
-        if gaps and min(gaps) <= NEAR * height:
+        if gaps and min(gaps) <= (BROKEN_NEAR if in_pieces else NEAR) * height:
             k = int(np.argmin(gaps))
             tall[k] = _joined(tall[k], mark)
         else:

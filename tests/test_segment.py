@@ -300,6 +300,20 @@ def test_a_1_beside_two_touching_digits_is_no_piece_but_a_stray_stroke_is():
     assert [m["ids"] for m in _merge_pieces(two, 18.5)] == [[1, 2]]
 
 
+def test_a_4_whose_left_stroke_is_apart_in_pieces_is_one_digit(mnist_data, capsys, tmp_path):
+    """Test digit 5676, a 4 whose left stroke stands apart as a dash and a dot, reads as one 4,
+    alone and in a number; the stroke, light and in pieces, is joined from further away than a
+    broken stroke's NEAR (it read "14" in both)."""
+    rng = np.random.default_rng(4)
+    Image.fromarray(mnist_data.test_images[5676]).save(tmp_path / "alone.png")
+    chosen = [3, 5676, 2]
+    ink, _ = line(list(mnist_data.test_images[chosen]), rng, "clear")
+    render(ink, rng, "dark_on_white").save(tmp_path / "number.png")
+    _, out, _ = run(capsys, tmp_path, "--json", "--model", SHIPPED)
+    texts = {Path(r["path"]).stem: r["text"] for r in map(json.loads, out.splitlines())}
+    assert texts == {"alone": "4", "number": "".join(map(str, mnist_data.test_labels[chosen]))}
+
+
 def test_single_mnist_digits_still_read_as_one_digit_each(mnist_data, capsys, tmp_path):
     for k in range(2000):
         Image.fromarray(mnist_data.test_images[k]).save(tmp_path / f"{k:05d}.png", compress_level=1)
