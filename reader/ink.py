@@ -17,22 +17,29 @@ SPECK = 0.05       # blobs with less than 5% of the biggest blob's ink are speck
 GRID = 16          # ... found on a grid of at most 16x16 cells
 STRONG = 0.4       # strong ink reaches at least 40% of the ink's peak level
 SAMPLE = 20000     # levels, noise and thresholds are measured on about this many pixels
+TINY = 20          # ... or, for a small digit on a large page, its peak among the 20 brightest
 
 
 def isolate_ink(ink: np.ndarray, name: str) -> np.ndarray:
     """Light-on-dark image -> the ink's grey levels above the paper, exactly 0 everywhere else.
 
     The paper is a quadratic surface fitted to the pixels more than 2 px from anything above
-    Otsu's threshold, twice (the second time on the flattened image): that removes a gradient of
-    light. The noise level sigma comes from the differences of neighbouring pixels. "Strong" ink
-    is above Otsu's threshold, 5 sigma, and STRONG times the ink's peak (the 99.9th percentile,
-    which is ink when the digit covers 0.1% of the image or more); faint ruled lines and JPEG
-    noise are not. The grey levels kept are those above 3 sigma within 2 px of strong ink: the
-    anti-aliased edges of the strokes, but not a faint line running across the page.
+    Otsu's threshold (to those below it, where that leaves no paper: a page of noise), twice
+    (the second time on the flattened image): that removes a gradient of light. The noise level
+    sigma comes from the differences of neighbouring pixels. "Strong" ink is above Otsu's
+    threshold, 5 sigma, and STRONG times the ink's peak (the 99.9th percentile, which is ink
+    when the digit covers 0.1% of the image or more; if that finds no ink, the level of the
+    TINY brightest pixels); faint ruled lines and JPEG noise are not. The grey levels kept are
+    those above 3 sigma within 2 px of strong ink: the anti-aliased edges of the strokes, but
+    not a faint line running across the page.
     """
     signal = ink
     for _ in range(2):
-        paper = _fit_paper(ink, ~near(signal > _otsu(sample(signal))))
+        above = signal > _otsu(sample(signal))
+        paper = ~near(above)
+        if np.count_nonzero(paper) < 50:   # "ink" everywhere: Otsu split a page of noise
+            paper = ~above
+        paper = _fit_paper(ink, paper)
         signal = ink - paper
         if paper.min() == paper.max():   # flat paper (a drawing, an MNIST digit): the same
             break                        # pixels would be found and fitted again
@@ -41,13 +48,23 @@ def isolate_ink(ink: np.ndarray, name: str) -> np.ndarray:
     levels = sample(signal)
     peak = quantile(levels, 0.999)
     strong = signal > max(_otsu(levels), 5 * sigma, STRONG * peak)
-    if not strong.any() or quantile(signal[strong], 0.9) < max(MIN_CONTRAST, 6 * sigma):
-        raise ImageError(f"{name}: no digit found")
+    if not _is_ink(signal, strong, sigma):
+        # A small number on a large page (under 0.1% of it, on ruled paper): the peak was the
+        # page's lines. The ink's peak is then among the TINY brightest pixels of the image.
+        peak = quantile(signal, 1.0 - TINY / signal.size)
+        strong = signal > max(5 * sigma, STRONG * peak)
+        if not _is_ink(signal, strong, sigma):
+            raise ImageError(f"{name}: no digit found")
     strong = _drop_specks(strong, signal)
     keep = (signal > max(3 * sigma, 0.5 / 255)) & near(strong)
     if not keep.any():   # the strong ink was all at or below the noise level
         raise ImageError(f"{name}: no digit found")
     return np.where(keep, signal, np.float32(0.0)).astype(np.float32, copy=False)
+
+
+def _is_ink(signal: np.ndarray, strong: np.ndarray, sigma: float) -> bool:
+    """Whether the strong pixels are ink: most of them MIN_CONTRAST and 6 sigma above the paper."""
+    return bool(strong.any()) and quantile(signal[strong], 0.9) >= max(MIN_CONTRAST, 6 * sigma)
 
 
 def quantile(values: np.ndarray, q: float) -> float:

@@ -20,7 +20,8 @@ underneath. `preprocess` undoes all that, one step per function:
 4. `isolate_ink` (in reader/ink.py): subtract the paper (a smooth surface fitted to the non-ink
    pixels, which removes uneven lighting), find the ink with Otsu's threshold, drop small specks
    far from the digit, and keep the grey levels of the ink and its anti-aliased edges; everything
-   else is 0.
+   else is 0. Ink kept on over MAX_COVER of the picture is its paper (a page of only ruled
+   lines, whose border told the sides wrong): the other side is then the ink.
 5. `crop_to_ink`, `_fit_box`: crop to the ink's bounding box (a box too small for a digit is a
    dot of dust, `_dot_problem`, not a 0), thicken strokes far thinner than MNIST's (`_thicken`: a fine
    pen on a large canvas), and scale the longest side to 20 px.
@@ -53,6 +54,7 @@ OPAQUE_8BIT = ("1", "L", "P", "RGB", "CMYK", "YCbCr")   # modes without alpha, 8
 MIN_SIDE = 8       # a smaller image cannot hold a digit (scikit-learn's digits are 8x8) ...
 MAX_ASPECT = WORK_SIDE // MIN_SIDE   # ... nor can one whose short side would shrink below that
 EDGE = 0.2         # the digit's box holds the pixels above 20% of its brightest
+MAX_COVER = 0.6    # ink on over 60% of the picture is its paper (MNIST's digits: at most 40%)
 MIN_MARK = 5       # a box spanning fewer px than this, or ...
 MARK_SHARE = 0.015 # ... than 1.5% of the image's longest side, is a dot, not a digit
 THIN = 1.0         # strokes thinner than this (px, at the 20-px scale) are thickened ...
@@ -126,6 +128,8 @@ def preprocess(image: Image.Image, name: str = "image") -> np.ndarray:
 def ink_to_digit(ink: np.ndarray, px: float, name: str = "image") -> np.ndarray:
     """Steps 5-7 on what `find_ink` returned -> uint8 (28, 28); ImageError "NAME: no digit
     found (...)" when the ink is only a dot. reader/segment.py reads a one-digit image with it."""
+    if not ink.any():   # all its ink was rules and lines (reader/clutter.py)
+        raise ImageError(f"{name}: no digit found")
     crop = crop_to_ink(ink)
     problem = _dot_problem(crop, ink.shape, px)
     if problem:
@@ -141,7 +145,11 @@ def find_ink(image: Image.Image, name: str = "image") -> tuple:
     if problem:
         raise ImageError(f"{name}: {problem}")
     grey = _to_grey(image, name)
-    return isolate_ink(_ink_light(grey), name), max(full_size(image)) / max(grey.shape)
+    light = _ink_light(grey)
+    ink = isolate_ink(light, name)
+    if np.count_nonzero(ink) > MAX_COVER * ink.size:   # the paper, taken for the ink
+        ink = isolate_ink(1.0 - light, name)
+    return ink, max(full_size(image)) / max(grey.shape)
 
 
 def full_size(image: Image.Image) -> tuple:
@@ -293,6 +301,12 @@ def crop_to_ink(ink: np.ndarray) -> np.ndarray:
     return ink[rows[0]: rows[-1] + 1, cols[0]: cols[-1] + 1]
 
 
+def smallest_mark(shape: tuple) -> int:
+    """The fewest px a digit spans in an image of `shape` (`_dot_problem`): MIN_MARK, or
+    MARK_SHARE of its longest side."""
+    return max(MIN_MARK, int(np.ceil(MARK_SHARE * max(shape))))
+
+
 def _dot_problem(crop: np.ndarray, shape: tuple, px: float):
     """Why the ink's box `crop` of an image of `shape` is a dot rather than a digit, or None.
 
@@ -302,7 +316,7 @@ def _dot_problem(crop: np.ndarray, shape: tuple, px: float):
     longest side is dust too (MNIST's digits span 14-20 px of 28, photos' 15% or more of the
     page). `px` is one pixel here in the user's image's pixels (over 1 if it was shrunk).
     """
-    need = max(MIN_MARK, int(np.ceil(MARK_SHARE * max(shape))))
+    need = smallest_mark(shape)
     if max(crop.shape) >= need:
         return None
     height, width = (round(side * px) for side in crop.shape)

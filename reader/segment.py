@@ -23,8 +23,9 @@ steps of reader/preprocess.py, one step per function:
    apart from the rest in a dash and a dot, which else reads as a 1.
    The line height is the median height of the tall marks, so digits of different sizes and a
    sloping line are measured alike.
-4. Specks, dots, dashes and ruled-line remnants, all shorter than SHORT of the line height, are
-   no digit and are dropped; so are faint strokes (`drop_faint`: a scratch, a stray pen line,
+4. Specks, dots, dashes and ruled-line remnants, all shorter than SHORT of the line height (or
+   than a dot of dust, `smallest_mark`), are no digit and are dropped: a page of nothing but
+   ruled lines has no digit. So are faint strokes (`drop_faint`: a scratch, a stray pen line,
    the edge of a scanned card), whose ink is a small share of the median mark's. More than
    MAX_DIGITS marks left: not a number (a page of text, a photograph), an ImageError.
 5. `split_mark` (reader/split.py): a mark wider than its height may hold touching digits. It
@@ -42,7 +43,7 @@ import numpy as np
 from reader.clutter import drop_faint, drop_lines, without_rules
 from reader.errors import ImageError
 from reader.ink import quantile, row_runs
-from reader.preprocess import EDGE, find_ink, full_size, ink_to_digit
+from reader.preprocess import EDGE, find_ink, full_size, ink_to_digit, smallest_mark
 from reader.split import split_mark
 
 OVERLAP = 0.45     # marks whose columns overlap by 45% of the narrower one are one digit, ...
@@ -77,7 +78,10 @@ def read_number(image, name: str, classify) -> list:
     marks, ink = drop_lines(marks, labels, ink, rules)
     height = _line_height(marks)
     marks = _merge_pieces(marks, height)
-    marks = [mark for mark in marks if mark["y1"] - mark["y0"] >= SHORT * height]
+    shortest = max(SHORT * height, smallest_mark(ink.shape))   # shorter: a piece, a dot, no digit
+    marks = [mark for mark in marks if mark["y1"] - mark["y0"] >= shortest]
+    if not marks and rules is not None:
+        raise ImageError(f"{name}: no digit found (only ruled lines)")
     marks = drop_faint(marks, labels, ink)
     if len(marks) > MAX_DIGITS:
         raise ImageError(f"{name}: {len(marks)} separate marks, more than a number has (at most "

@@ -202,6 +202,39 @@ def test_no_digit_and_far_too_many_marks_are_one_error_line(mnist_data, capsys, 
     assert "separate marks, more than a number has" in many
 
 
+def test_blank_pages_of_every_style_have_no_digit(capsys, tmp_path):
+    """Paper with no ink at all, in each style at four sizes: a dark board of noise (its
+    threshold split the noise: every pixel was ink), paper under uneven light, ruled paper
+    (whose lines were taken for the ink, or whose paper was, past its border's say). Each is
+    "no digit found"; before, most read as digits and two ruled pages as internal errors."""
+    rng = np.random.default_rng(5)
+    for style in STYLES:
+        for width, height in ((400, 120), (1000, 300), (2000, 1500), (4000, 3000)):
+            suffix = ".png" if style in ("dark_on_white", "light_on_dark") else ".jpg"
+            blank = render(np.zeros((height, width), np.float32), rng, style)
+            blank.save(tmp_path / f"{style}_{width}{suffix}")
+    status, out, err = run(capsys, tmp_path, "--model", SHIPPED)
+    assert status == 1 and out == ""
+    lines = err.splitlines()
+    assert len(lines) == 16 and all("no digit found" in line for line in lines), lines
+
+
+def test_a_small_number_on_a_large_ruled_page_is_read(mnist_data, capsys, tmp_path):
+    """A number 4% of a 2000x1500 page's height, on ruled paper: the page's lines outnumber its
+    ink, and its peak level is found among the brightest few pixels instead (it was "no digit
+    found")."""
+    rng = np.random.default_rng(2)
+    chosen = [7, 0, 1]
+    ink, _ = line(list(mnist_data.test_images[chosen]), rng, "clear")
+    small = np.asarray(Image.fromarray(ink).resize((ink.shape[1] * 2 // 3, ink.shape[0] * 2 // 3),
+                                                   Image.Resampling.BOX))
+    page = np.zeros((1500, 2000), np.float32)
+    page[900: 900 + small.shape[0], 700: 700 + small.shape[1]] = small
+    render(page, rng, "ruled").save(tmp_path / "page.jpg")
+    _, out, err = run(capsys, tmp_path / "page.jpg", "--json", "--model", SHIPPED)
+    assert err == "" and json.loads(out)["text"] == "".join(map(str, mnist_data.test_labels[chosen]))
+
+
 def test_a_faint_stray_stroke_between_digits_is_no_digit(mnist_data, capsys, tmp_path):
     # A thin grey stroke as tall as the digits (a scratch, a scanned card's edge) in each gap:
     # reader.clutter.drop_faint drops it;
