@@ -23,8 +23,9 @@ underneath. `preprocess` undoes all that, one step per function:
    else is 0. Ink kept on over MAX_COVER of the picture is its paper (a page of only ruled
    lines, whose border told the sides wrong): the other side is then the ink.
 5. `crop_to_ink`, `_fit_box`: crop to the ink's bounding box (a box too small for a digit is a
-   dot of dust, `_dot_problem`, not a 0), thicken strokes far thinner than MNIST's (`_thicken`: a fine
-   pen on a large canvas), and scale the longest side to 20 px.
+   dot of dust, `_dot_problem`, not a 0), bring strokes far thinner or bolder than MNIST's to
+   its width (`_mnist_strokes`: a fine pen on a large canvas, a thick marker), and scale the
+   longest side to 20 px.
 6. `_centre`: paste into 28x28 so that the centre of mass lands on pixel (14, 14).
 7. Stretch so that the brightest pixel is 255.
 
@@ -58,6 +59,7 @@ MAX_COVER = 0.6    # ink on over 60% of the picture is its paper (MNIST's digits
 MIN_MARK = 5       # a box spanning fewer px than this, or ...
 MARK_SHARE = 0.015 # ... than 1.5% of the image's longest side, is a dot, not a digit
 THIN = 1.0         # strokes thinner than this (px, at the 20-px scale) are thickened ...
+THICK = 3.0        # ... and bolder than this thinned ...
 TYPICAL = 1.8      # ... to about this, MNIST's median stroke width
 
 
@@ -327,11 +329,11 @@ def _dot_problem(crop: np.ndarray, shape: tuple, px: float):
 def _fit_box(crop: np.ndarray) -> np.ndarray:
     """Resize the ink's box so that its longest side is BOX px, keeping the aspect.
 
-    Strokes too thin for MNIST are thickened first (`_thicken`). Pillow's BOX filter averages the
-    area each new pixel covers, which is what anti-aliasing a drawing onto a coarser grid means;
-    a box already the right size is kept as is.
+    Strokes too thin or too bold for MNIST are brought to its width first (`_mnist_strokes`).
+    Pillow's BOX filter averages the area each new pixel covers, which is what anti-aliasing a
+    drawing onto a coarser grid means; a box already the right size is kept as is.
     """
-    crop = _thicken(crop)
+    crop = _mnist_strokes(crop)
     height, width = crop.shape
     scale = BOX / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
@@ -340,38 +342,44 @@ def _fit_box(crop: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(crop).resize(size, Image.Resampling.BOX))
 
 
-def _thicken(crop: np.ndarray) -> np.ndarray:
-    """Widen strokes that would be thinner than nearly all of MNIST's once scaled to the box.
+def _mnist_strokes(crop: np.ndarray) -> np.ndarray:
+    """Widen strokes that would be thinner than nearly all of MNIST's once scaled to the box, and
+    thin those that would be bolder than nearly all.
 
     A stroke of width w and length l has area w * l and outline 2 * l, so w = 2 * area / outline;
     with grey levels, area is the sum of the ink and outline its total variation (the sum of
     absolute differences between neighbours). Measured so, MNIST strokes are 1.1 px wide at
-    their 1st percentile and 1.85 px at their median. A digit drawn with a fine pen on a large
-    canvas comes out far thinner (0.3 px for a 3 px pen on a 200 px digit) and is no longer an
-    MNIST-like digit; below THIN px its strokes are grown to about TYPICAL px, by a grey dilation
-    (the maximum over a disc) at the crop's own resolution, before the anti-aliased shrinking.
+    their 1st percentile, 1.85 px at their median and 3.4 px at their 99th. A digit drawn with a
+    fine pen on a large canvas comes out far thinner (0.3 px for a 3 px pen on a 200 px digit),
+    one drawn with a thick marker bolder (3.4 px and more), and neither is an MNIST-like digit:
+    below THIN px or above THICK px its strokes are brought to about TYPICAL px, by a grey
+    dilation or erosion (the maximum or minimum over a disc) at the crop's own resolution,
+    before the anti-aliased shrinking.
     """
     padded = pad(crop, 1)
     outline = np.abs(np.diff(padded, axis=0)).sum() + np.abs(np.diff(padded, axis=1)).sum()
     scale = BOX / max(crop.shape)
     stroke = 2 * crop.sum() / outline * scale     # stroke width in pixels of the 20-px box
-    if stroke >= THIN:
+    if THIN <= stroke <= THICK:
         return crop
-    radius = (TYPICAL - stroke) / 2 / scale       # grow each side by half the missing width
+    radius = abs(TYPICAL - stroke) / 2 / scale    # each side by half the width to gain or lose
     reach = int(np.ceil(radius))
     dy, dx = np.ogrid[-reach: reach + 1, -reach: reach + 1]
     disc = dy * dy + dx * dx <= radius * radius
-    return _dilate(pad(crop, reach), disc)
+    if stroke < THIN:
+        return _morphology(pad(crop, reach), disc, np.maximum)
+    return _morphology(crop, disc, np.minimum)
 
 
-def _dilate(image: np.ndarray, footprint: np.ndarray) -> np.ndarray:
-    """Grey (or binary) dilation: each pixel becomes the maximum of the pixels under the
-    footprint, an odd-sized square boolean array centred on it; outside the image counts as 0."""
+def _morphology(image: np.ndarray, footprint: np.ndarray, combine) -> np.ndarray:
+    """Grey dilation (`combine` np.maximum) or erosion (np.minimum): each pixel becomes the
+    maximum or minimum of the pixels under the footprint, an odd-sized square boolean array
+    centred on it; outside the image counts as 0."""
     height, width = image.shape
     padded = pad(image, footprint.shape[0] // 2)
-    out = np.zeros_like(image)
+    out = image.copy()
     for dy, dx in zip(*np.nonzero(footprint)):
-        np.maximum(out, padded[dy: dy + height, dx: dx + width], out=out)
+        combine(out, padded[dy: dy + height, dx: dx + width], out=out)
     return out
 
 

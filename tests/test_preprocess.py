@@ -44,7 +44,7 @@ def test_mnist_form_digits_pass_through_essentially_unchanged(mnist_data):
     assert np.mean([np.array_equal(o, d) for o, d in zip(outputs, originals)]) > 0.5
 
 
-@pytest.mark.parametrize("style", sorted(STYLES))
+@pytest.mark.parametrize("style", sorted(set(STYLES) - {"marker"}))   # those that disguise only
 def test_user_styles_come_back_close_to_the_original(style, digits):
     rng = np.random.default_rng(2024)
     outputs = np.array([preprocess(STYLES[style](digit, rng)) for digit in digits])
@@ -55,6 +55,15 @@ def test_user_styles_come_back_close_to_the_original(style, digits):
     # Each output is nearer its own original than almost any of the 199 other digits.
     table = np.abs(outputs[:, None].astype(np.float32) - digits[None]).mean(axis=(2, 3))
     assert np.mean(table.argmin(axis=1) == np.arange(len(digits))) > 0.8   # measured 0.88-0.94
+
+
+def test_a_thick_markers_strokes_are_thinned_to_mnists(digits):
+    """Digits drawn with a thick marker (strokes about twice MNIST's width) come back nearer
+    their originals once their strokes are thinned (measured: 0.066 of full scale on average;
+    0.085 when they were not)."""
+    rng = np.random.default_rng(2024)
+    outputs = np.array([preprocess(STYLES["marker"](digit, rng)) for digit in digits])
+    assert np.mean([mad(out, digit) for out, digit in zip(outputs, digits)]) < 0.075
 
 
 def test_photo_on_ruled_paper_loses_the_lines(digits):

@@ -7,14 +7,15 @@ returns a PIL image as a user would hand it to `evaluate.py`:
   under uneven light, with sensor noise, saved as a JPEG (optionally on ruled paper);
 - `rgba`: an RGBA export whose colour is black everywhere and whose alpha channel carries the
   ink, so the background is transparent black;
-- `white_on_black`: light ink on a larger black canvas, scaled up and off-centre, as a PNG.
+- `white_on_black`: light ink on a larger black canvas, scaled up and off-centre, as a PNG;
+- `marker`: dark ink on white drawn with a thick felt marker, strokes about twice MNIST's width.
 
 The images are decoded from bytes in memory, so they carry exactly what a file would.
 """
 import io
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
 
 
 def _enlarge(digit: np.ndarray, rng: np.random.Generator, scales, max_degrees: float) -> np.ndarray:
@@ -89,4 +90,17 @@ def white_on_black(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
     return round_trip(Image.fromarray(np.round(ink * 255).astype(np.uint8)), "PNG")
 
 
-STYLES = {"photo": photo, "rgba": rgba, "white_on_black": white_on_black}
+def marker(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    """A grey PNG of dark ink on a white canvas of 200-300 px, the digit scaled 4-7x and its
+    strokes grown by 0.8-1.2 MNIST pixels on each side (the maximum over a square), as a thick
+    felt marker draws: about twice MNIST's median stroke width."""
+    side = int(rng.integers(200, 301))
+    scale = rng.uniform(4.0, min(7.0, 0.75 * side / 28 / 1.2))
+    ink = _enlarge(digit, rng, (scale, scale), 5.0)
+    grow = 2 * round(rng.uniform(0.8, 1.2) * scale) + 1
+    bold = Image.fromarray(np.round(ink * 255).astype(np.uint8)).filter(ImageFilter.MaxFilter(grow))
+    ink = _place(np.asarray(bold, np.float32) / 255.0, side, rng)
+    return round_trip(Image.fromarray(np.round(255 * (1 - ink)).astype(np.uint8)), "PNG")
+
+
+STYLES = {"photo": photo, "rgba": rgba, "white_on_black": white_on_black, "marker": marker}
