@@ -59,8 +59,9 @@ MAX_COVER = 0.6    # ink on over 60% of the picture is its paper (MNIST's digits
 MIN_MARK = 5       # a box spanning fewer px than this, or ...
 MARK_SHARE = 0.015 # ... than 1.5% of the image's longest side, is a dot, not a digit
 THIN = 1.0         # strokes thinner than this (px, at the 20-px scale) are thickened ...
-THICK = 3.0        # ... and bolder than this thinned ...
-TYPICAL = 1.8      # ... to about this, MNIST's median stroke width
+TYPICAL = 1.8      # ... to about this, MNIST's median stroke width; those bolder than
+THICK = 3.0        # ... this are thinned ...
+BOLD_TO = 2.6      # ... to this, MNIST's 90th percentile: bold digits stay as bold as its boldest
 
 
 def open_image(path, data: bytes | None = None, colour: bool = False) -> Image.Image:
@@ -349,12 +350,12 @@ def _mnist_strokes(crop: np.ndarray) -> np.ndarray:
     A stroke of width w and length l has area w * l and outline 2 * l, so w = 2 * area / outline;
     with grey levels, area is the sum of the ink and outline its total variation (the sum of
     absolute differences between neighbours). Measured so, MNIST strokes are 1.1 px wide at
-    their 1st percentile, 1.85 px at their median and 3.4 px at their 99th. A digit drawn with a
-    fine pen on a large canvas comes out far thinner (0.3 px for a 3 px pen on a 200 px digit),
-    one drawn with a thick marker bolder (3.4 px and more), and neither is an MNIST-like digit:
-    below THIN px or above THICK px its strokes are brought to about TYPICAL px, by a grey
-    dilation or erosion (the maximum or minimum over a disc) at the crop's own resolution,
-    before the anti-aliased shrinking.
+    their 1st percentile, 1.85 px at their median, 2.6 px at their 90th and 3.4 px at their
+    99th. A digit drawn with a fine pen on a large canvas comes out far thinner (0.3 px for a
+    3 px pen on a 200 px digit), one drawn with a thick marker bolder (3.4 px and more), and
+    neither is an MNIST-like digit: below THIN px its strokes are grown to about TYPICAL px, above
+    THICK px thinned to BOLD_TO px, by a grey dilation or erosion (the maximum or minimum over
+    a disc) at the crop's own resolution, before the anti-aliased shrinking.
     """
     padded = pad(crop, 1)
     outline = np.abs(np.diff(padded, axis=0)).sum() + np.abs(np.diff(padded, axis=1)).sum()
@@ -362,7 +363,8 @@ def _mnist_strokes(crop: np.ndarray) -> np.ndarray:
     stroke = 2 * crop.sum() / outline * scale     # stroke width in pixels of the 20-px box
     if THIN <= stroke <= THICK:
         return crop
-    radius = abs(TYPICAL - stroke) / 2 / scale    # each side by half the width to gain or lose
+    # Each side grows or shrinks by half the width to gain or lose.
+    radius = ((TYPICAL - stroke) if stroke < THIN else (stroke - BOLD_TO)) / 2 / scale
     reach = int(np.ceil(radius))
     dy, dx = np.ogrid[-reach: reach + 1, -reach: reach + 1]
     disc = dy * dy + dx * dx <= radius * radius
