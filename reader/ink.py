@@ -17,6 +17,7 @@ SPECK = 0.05       # blobs with less than 5% of the biggest blob's ink are speck
 GRID = 16          # ... found on a grid of at most 16x16 cells
 STRONG = 0.4       # strong ink reaches at least 40% of the ink's peak level
 SAMPLE = 20000     # levels, noise and thresholds are measured on about this many pixels
+MIN_PAPER = 50     # fewer paper pixels than this: no surface is fitted to them
 TINY = 20          # ... or, for a small digit on a large page, its peak among the 20 brightest
 
 
@@ -37,7 +38,7 @@ def isolate_ink(ink: np.ndarray, name: str) -> np.ndarray:
     for _ in range(2):
         above = signal > _otsu(sample(signal))
         paper = ~near(above)
-        if np.count_nonzero(paper) < 50:   # "ink" everywhere: Otsu split a page of noise
+        if np.count_nonzero(paper) < MIN_PAPER:   # "ink" everywhere: Otsu split a page of noise
             paper = ~above
         paper = _fit_paper(ink, paper)
         signal = ink - paper
@@ -144,11 +145,11 @@ def _fit_paper(image: np.ndarray, paper: np.ndarray) -> np.ndarray:
     true (u, v: column, row scaled to [-1, 1]); returns the surface over the whole image.
 
     Solved through the 6x6 normal equations (A^T A) x = A^T y over the paper pixels of every
-    step-th row and column, about 5,000 of them. Hardly any paper (under 50 pixels), or paper
+    step-th row and column, about 5,000 of them. Hardly any paper (under MIN_PAPER pixels), or paper
     all of one level (a drawing): the surface is flat, at the paper's median.
     """
     count = np.count_nonzero(paper)
-    if count < 50:
+    if count < MIN_PAPER:
         return np.full_like(image, quantile(image[paper], 0.5) if count else 0.0)
     height, width = image.shape
     step = max(1, int(np.sqrt(count / 5000)))               # every step-th row and column of

@@ -220,7 +220,9 @@ def _merge_pieces(marks: list, height: float) -> list:
     piece = [mark["y1"] - mark["y0"] < SHORT * height or mark["mass"] < SPECK_MASS * typical or
              in_pieces for mark, in_pieces in zip(marks, broken)]
     tall = [mark for mark, small in zip(marks, piece) if not small]
-    for mark, in_pieces in [(mark, b) for mark, small, b in zip(marks, piece, broken) if small]:
+    for mark, small, in_pieces in zip(marks, piece, broken):
+        if not small:
+            continue
         gaps = [max(t["x0"] - mark["x1"], mark["x0"] - t["x1"], t["y0"] - mark["y1"],
                     mark["y0"] - t["y1"], 0) for t in tall]
         if gaps and min(gaps) <= (BROKEN_NEAR if in_pieces else NEAR) * height:
