@@ -10,7 +10,7 @@ A user's image is usually the opposite: dark ink on light paper, any size, off-c
 JPEG photo with uneven light, perhaps an RGBA export whose transparent background is black
 underneath. `preprocess` undoes all that, one step per function:
 
-1. `_shape_problem`: an image smaller than 8x8 px, or too long and thin to keep 8 px on its short
+1. `shape_problem`: an image smaller than 8x8 px, or too long and thin to keep 8 px on its short
    side once shrunk, cannot hold a digit and is refused.
 2. `_to_grey`: alpha composited onto white paper, colour and 16-bit images to grey in [0, 1];
    images larger than `WORK_SIDE` are area-averaged down to it, tile by tile, so that a huge
@@ -21,7 +21,9 @@ underneath. `preprocess` undoes all that, one step per function:
    pixels, which removes uneven lighting), find the ink with Otsu's threshold, drop small specks
    far from the digit, and keep the grey levels of the ink and its anti-aliased edges; everything
    else is 0. Ink kept on over MAX_COVER of the picture is its paper (a page of only ruled
-   lines, whose border told the sides wrong): the other side is then the ink.
+   lines, whose border told the sides wrong): the other side is then the ink. So is it when
+   no ink is found at all, if there it is under FEW_INK of the picture (a few small digits on a
+   page whose uneven light put its border on the wrong side of the middle).
 5. `crop_to_ink`, `_fit_box`: crop to the ink's bounding box (a box too small for a digit is a
    dot of dust, `_dot_problem`, not a 0), bring strokes far thinner or bolder than MNIST's to
    its width (`_mnist_strokes`: a fine pen on a large canvas, a thick marker), and scale the
@@ -56,6 +58,7 @@ MIN_SIDE = 8       # a smaller image cannot hold a digit (scikit-learn's digits 
 MAX_ASPECT = WORK_SIDE // MIN_SIDE   # ... nor can one whose short side would shrink below that
 EDGE = 0.2         # the digit's box holds the pixels above 20% of its brightest
 MAX_COVER = 0.6    # ink on over 60% of the picture is its paper (MNIST's digits: at most 40%)
+FEW_INK = 0.01     # ink found only the other way up is a few small digits: under 1% of it
 MIN_MARK = 5       # a box spanning fewer px than this, or ...
 MARK_SHARE = 0.015 # ... than 1.5% of the image's longest side, is a dot, not a digit
 THIN = 1.0         # strokes thinner than this (px, at the 20-px scale) are thickened ...
@@ -100,7 +103,7 @@ def open_image(path, data: bytes | None = None, colour: bool = False) -> Image.I
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(file)
             width = image.size[0]
-            if _shape_problem(*image.size) is None:
+            if shape_problem(*image.size) is None:
                 image.draft(None if colour else "L", _work_size(*image.size))   # JPEG only
             image.load()    # decode now, so a truncated file fails here
             if image.size[0] != width:
@@ -144,15 +147,25 @@ def find_ink(image: Image.Image, name: str = "image") -> tuple:
     """Steps 1-4: a PIL image -> (its ink, light on 0, at most WORK_SIDE px long; the size of one
     of its pixels in the file's own pixels, over 1 if it was shrunk). reader/segment.py finds
     the ink of a whole number with it."""
-    problem = _shape_problem(*image.size)
+    problem = shape_problem(*image.size)
     if problem:
         raise ImageError(f"{name}: {problem}")
     grey = _to_grey(image, name)
     light = _ink_light(grey)
-    ink = isolate_ink(light, name)
+    px = max(full_size(image)) / max(grey.shape)
+    try:
+        ink = isolate_ink(light, name)
+    except ImageError as error:
+        # No ink this way up. A few small digits on a page under uneven light: the page's border
+        # may lie on either side of the middle of its levels, and the digits be the other way up.
+        # They are a small share of the page (not the parts of a blank ruled page found so).
+        ink = isolate_ink(1.0 - light, name)
+        if np.count_nonzero(ink) > FEW_INK * ink.size:
+            raise error
+        return ink, px
     if np.count_nonzero(ink) > MAX_COVER * ink.size:   # the paper, taken for the ink
         ink = isolate_ink(1.0 - light, name)
-    return ink, max(full_size(image)) / max(grey.shape)
+    return ink, px
 
 
 def full_size(image: Image.Image) -> tuple:
@@ -169,7 +182,7 @@ def mnist_form(crop: np.ndarray) -> np.ndarray:
     return np.round(digit * (255.0 / digit.max())).astype(np.uint8)
 
 
-def _shape_problem(width: int, height: int):
+def shape_problem(width: int, height: int):
     """Why an image of this size cannot hold a digit, or None. Shrunk to WORK_SIDE, an image up to
     MAX_ASPECT times as long as wide keeps at least MIN_SIDE px on its short side."""
     if min(width, height) < MIN_SIDE:

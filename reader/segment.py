@@ -28,6 +28,10 @@ steps of reader/preprocess.py, one step per function:
    ruled lines has no digit. So are faint strokes (`drop_faint`: a scratch, a stray pen line,
    the edge of a scanned card), whose ink is a small share of the median mark's. More than
    MAX_DIGITS marks left: not a number (a page of text, a photograph), an ImageError.
+   4b. `_read_zoomed`: a number small in a large picture (under ZOOM_BELOW px tall in the
+   working image) is read again, steps 1-7, from the picture cropped around its marks, where
+   it is at least ZOOM_GAIN times finer: strokes a working image of the whole page blurs away
+   are found there, and with them a faint digit lost beside the others.
 5. `split_mark` (reader/split.py): a mark wider than its height may hold touching digits. It
    is cut along paths through its thinnest ink into the parts the network reads most
    confidently (segmentation by recognition), the uncut mark included.
@@ -43,7 +47,16 @@ import numpy as np
 from reader.clutter import drop_faint, drop_lines, without_rules
 from reader.errors import ImageError
 from reader.ink import quantile, row_runs
-from reader.preprocess import EDGE, find_ink, full_size, ink_to_digit, smallest_mark
+from reader.preprocess import (
+    EDGE,
+    REDUCED_BY,
+    WORK_SIDE,
+    find_ink,
+    full_size,
+    ink_to_digit,
+    shape_problem,
+    smallest_mark,
+)
 from reader.split import split_mark
 
 OVERLAP = 0.45     # marks whose columns overlap by 45% of the narrower one are one digit, ...
@@ -55,6 +68,9 @@ SPECK_MASS = 0.25  # so is a mark with under 25% of the median mark's ink pixels
 BROKEN_MASS = 0.5  # and a mark in pieces with under half of them, ...
 BROKEN_NEAR = 0.3  # ... within 30% of the line height of a taller mark
 MAX_DIGITS = 20    # more marks than this are not a number
+ZOOM_BELOW = 32    # a line under 32 px tall in the working image is read again from a crop ...
+ZOOM_MARGIN = (4.0, 1.5)  # ... this many line heights wider (either side) and taller than its marks,
+ZOOM_GAIN = 1.5    # ... if the crop's working image is at least 1.5 times finer
 ONE_ASPECT = 1.1   # up to ONE_MAX_PARTS marks in a box at most 1.1 times as wide as tall ...
 ONE_MAX_PARTS = 3  # ... are read as one digit too, and are that digit if the network reads the
 ONE_BONUS = 0.4    # whole with this much more log-confidence than all the parts together, ...
@@ -62,12 +78,13 @@ UNEVEN = 0.72      # ... if a part is under 72% of the box's height ...
 NARROW = 0.7       # ... or the box is under 0.7 times as wide as tall
 
 
-def read_number(image, name: str, classify) -> list:
+def read_number(image, name: str, classify, zoom: bool = True) -> list:
     """A PIL image of a number -> [(uint8 (28, 28) digit, [x, y, width, height]), ...], left to
     right, the box in the image's own pixels. `classify(list of uint8 28x28) -> (n, 10)
     probabilities` reads candidate parts of touching digits. With one digit or none tall
     enough, the whole ink is that one digit, exactly as `preprocess` reads it (ImageError for
-    only a dot); ImageError "NAME: no digit found" without ink, or for far too many marks."""
+    only a dot); ImageError "NAME: no digit found" without ink, or for far too many marks.
+    `zoom`: a number small in a large picture is read again from a crop around it (step 4b)."""
     ink, px = find_ink(image, name)
     mask = ink > EDGE * ink.max()
     runs = row_runs(mask)
@@ -86,6 +103,10 @@ def read_number(image, name: str, classify) -> list:
     if len(marks) > MAX_DIGITS:
         raise ImageError(f"{name}: {len(marks)} separate marks, more than a number has (at most "
                          f"{MAX_DIGITS} digits are read); is it a picture of a number?")
+    if zoom:
+        zoomed = _read_zoomed(image, ink.shape, marks, height, name, classify)
+        if zoomed is not None:
+            return zoomed
     lone = len(marks) == 1
     parts = [part for mark in marks for part in split_mark(ink, labels, mark, height, classify, lone)]
     parts.sort(key=lambda part: part[1][0] + part[1][2] / 2)
@@ -94,6 +115,31 @@ def read_number(image, name: str, classify) -> list:
         return [(ink_to_digit(ink, px, name), digits[0][1] if digits else [0, 0, *full_size(image)])]
     whole = _as_one(ink, px, name, digits, classify)
     return [(whole, _union(digits))] if whole is not None else digits
+
+
+def _read_zoomed(image, shape: tuple, marks: list, height: float, name: str, classify):
+    """Step 4b: the digits read again from the picture cropped around the marks, or None (not
+    small enough to gain, or the crop does not read). A number under ZOOM_BELOW px tall in the
+    working image (a few digits on a large page) has lost the finer strokes there; in a crop of
+    ZOOM_MARGIN line heights around its marks (room for a digit too faint to be found yet) the
+    working image is at least ZOOM_GAIN times finer. The boxes stay in the file's own pixels."""
+    if not marks or height >= ZOOM_BELOW:
+        return None
+    scale = image.size[0] / shape[1]             # the decoded image's px per working px
+    across, down = ZOOM_MARGIN[0] * height, ZOOM_MARGIN[1] * height
+    left = max(0, int((min(mark["x0"] for mark in marks) - across) * scale))
+    top = max(0, int((min(mark["y0"] for mark in marks) - down) * scale))
+    right = min(image.size[0], int(np.ceil((max(mark["x1"] for mark in marks) + across) * scale)))
+    bottom = min(image.size[1], int(np.ceil((max(mark["y1"] for mark in marks) + down) * scale)))
+    finer = min(1.0, WORK_SIDE / max(right - left, bottom - top)) * scale
+    if finer < ZOOM_GAIN or shape_problem(right - left, bottom - top) is not None:
+        return None
+    try:
+        digits = read_number(image.crop((left, top, right, bottom)), name, classify, zoom=False)
+    except ImageError:
+        return None
+    factor = image.info.get(REDUCED_BY, 1)       # a JPEG decoded at a reduced scale
+    return [(digit, [x + left * factor, y + top * factor, w, h]) for digit, (x, y, w, h) in digits]
 
 
 def _union(digits: list) -> list:
