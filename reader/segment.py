@@ -31,7 +31,8 @@ steps of reader/preprocess.py, one step per function:
    4b. `_read_zoomed`: a number small in a large picture (under ZOOM_BELOW px tall in the
    working image) is read again, steps 1-7, from the picture cropped around its marks, where
    it is at least ZOOM_GAIN times finer: strokes a working image of the whole page blurs away
-   are found there, and with them a faint digit lost beside the others.
+   are found there, and with them a faint digit lost beside the others. So is a row of
+   several marks each shorter than a dot of dust on that picture would be (a lone one is a dot).
 5. `split_mark` (reader/split.py): a mark wider than its height may hold touching digits. It
    is cut along paths through its thinnest ink into the parts the network reads most
    confidently (segmentation by recognition), the uncut mark included.
@@ -94,9 +95,9 @@ def read_number(image, name: str, classify, zoom: bool = True) -> list:
         labels, marks = label(ink > EDGE * ink.max())
     marks, ink = drop_lines(marks, labels, ink, rules)
     height = _line_height(marks)
-    marks = _merge_pieces(marks, height)
+    merged = _merge_pieces(marks, height)
     shortest = max(SHORT * height, smallest_mark(ink.shape))   # shorter: a piece, a dot, no digit
-    marks = [mark for mark in marks if mark["y1"] - mark["y0"] >= shortest]
+    marks = [mark for mark in merged if mark["y1"] - mark["y0"] >= shortest]
     if not marks and rules is not None:
         raise ImageError(f"{name}: no digit found (only ruled lines)")
     marks = drop_faint(marks, labels, ink)
@@ -104,7 +105,11 @@ def read_number(image, name: str, classify, zoom: bool = True) -> list:
         raise ImageError(f"{name}: {len(marks)} separate marks, more than a number has (at most "
                          f"{MAX_DIGITS} digits are read); is it a picture of a number?")
     if zoom:
-        zoomed = _read_zoomed(image, ink.shape, marks, height, name, classify)
+        # Without a mark the size of a digit, a row of several as tall as one another is still a
+        # number, one too small for the whole picture (a dot of dust comes alone): zoom into it.
+        dots = drop_faint([mark for mark in merged if mark["y1"] - mark["y0"] >= SHORT * height], labels, ink)
+        zoomed = _read_zoomed(image, ink.shape, marks or (dots if len(dots) > 1 else []), height,
+                              name, classify)
         if zoomed is not None:
             return zoomed
     lone = len(marks) == 1

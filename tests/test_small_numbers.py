@@ -12,10 +12,12 @@ import evaluate
 SHIPPED = Path(__file__).resolve().parent.parent / "models" / "shipped" / "mnist_cnn.npz"
 
 
-def small_on_a_page(digits, rng, page: tuple, shrink: float, tmp_path, name):
-    """The digits as a number, `shrink` times smaller than number_images draws it, somewhere on
-    a photo of a page (width, height) -> the JPEG's path, the digits' boxes in its pixels."""
+def small_on_a_page(digits, rng, page: tuple, shrink: float | None, tmp_path, name, tallest=None):
+    """The digits as a number, `shrink` times smaller than number_images draws it (or its
+    tallest digit `tallest` px tall), somewhere on a photo of a page (width, height) -> the
+    JPEG's path, the picture's ink, the digits' boxes in its pixels."""
     ink, boxes = line(digits, rng, "clear")
+    shrink = shrink or max(h for *_, h in boxes) / tallest
     small = Image.fromarray(ink).resize((round(ink.shape[1] / shrink), round(ink.shape[0] / shrink)),
                                         Image.Resampling.BOX)
     canvas = np.zeros(page[::-1], np.float32)
@@ -57,3 +59,20 @@ def test_a_small_number_on_a_large_page_is_read_with_boxes_in_the_files_pixels(m
             slack = 2 if canvas.shape[1] == 1600 else 4                 # 4 file px a decoded pixel
             assert bx - slack <= x0 + cols.min() and x0 + cols.max() < bx + bw + slack, (digit["box"], x, y)
             assert by - slack <= y0 + rows.min() and y0 + rows.max() < by + bh + slack, (digit["box"], x, y)
+
+
+def test_a_number_of_digits_each_the_size_of_a_dot_on_its_page_is_read(mnist_data, capsys, tmp_path):
+    """Digits up to 26 px tall on a 2000x1500 page are under 1.5% of its longest side, the size
+    below which a lone mark is a dot of dust (reader/preprocess.py `smallest_mark`). Several of
+    them in a row are a number all the same, read from a crop around them; before, each page was
+    read as one digit, from all its ink."""
+    rng = np.random.default_rng(4)
+    paths, truth = [], []
+    for k in range(3):
+        chosen = rng.integers(0, len(mnist_data.test_images), 3 + k)
+        paths.append(small_on_a_page(list(mnist_data.test_images[chosen]), rng, (2000, 1500), None,
+                                     tmp_path, f"dots{k}", tallest=26)[0])
+        truth.append("".join(map(str, mnist_data.test_labels[chosen])))
+    status = evaluate.main([str(path) for path in paths] + ["--json", "--model", str(SHIPPED)])
+    records = [json.loads(row) for row in capsys.readouterr().out.splitlines()]
+    assert status == 0 and [record["text"] for record in records] == truth
