@@ -104,14 +104,15 @@ def read_number(image, name: str, classify, zoom: bool = True) -> list:
     if len(marks) > MAX_DIGITS:
         raise ImageError(f"{name}: {len(marks)} separate marks, more than a number has (at most "
                          f"{MAX_DIGITS} digits are read); is it a picture of a number?")
-    if zoom:
+    if zoom and height < ZOOM_BELOW:
         # Without a mark the size of a digit, a row of several as tall as one another is still a
         # number, one too small for the whole picture (a dot of dust comes alone): zoom into it.
-        dots = drop_faint([mark for mark in merged if mark["y1"] - mark["y0"] >= SHORT * height], labels, ink)
-        zoomed = _read_zoomed(image, ink.shape, marks or (dots if len(dots) > 1 else []), height,
-                              name, classify)
-        if zoomed is not None:
-            return zoomed
+        row = marks or drop_faint([mark for mark in merged if mark["y1"] - mark["y0"] >= SHORT * height],
+                                  labels, ink)
+        if marks or len(row) > 1:
+            zoomed = _read_zoomed(image, ink.shape, row, height, name, classify)
+            if zoomed is not None:
+                return zoomed
     lone = len(marks) == 1
     parts = [part for mark in marks for part in split_mark(ink, labels, mark, height, classify, lone)]
     parts.sort(key=lambda part: part[1][0] + part[1][2] / 2)
@@ -124,12 +125,10 @@ def read_number(image, name: str, classify, zoom: bool = True) -> list:
 
 def _read_zoomed(image, shape: tuple, marks: list, height: float, name: str, classify):
     """Step 4b: the digits read again from the picture cropped around the marks, or None (not
-    small enough to gain, or the crop does not read). A number under ZOOM_BELOW px tall in the
+    enough to gain, or the crop does not read). A number under ZOOM_BELOW px tall in the
     working image (a few digits on a large page) has lost the finer strokes there; in a crop of
     ZOOM_MARGIN line heights around its marks (room for a digit too faint to be found yet) the
     working image is at least ZOOM_GAIN times finer. The boxes stay in the file's own pixels."""
-    if not marks or height >= ZOOM_BELOW:
-        return None
     scale = image.size[0] / shape[1]             # the decoded image's px per working px
     across, down = ZOOM_MARGIN[0] * height, ZOOM_MARGIN[1] * height
     left = max(0, int((min(mark["x0"] for mark in marks) - across) * scale))
